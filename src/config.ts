@@ -1,0 +1,126 @@
+// Flags and environment -> one typed, validated configuration (API.md, "Configuration"). A flag
+// wins over its variable. Anything wrong is a ConfigError: the command line prints its message on
+// one line and exits 2, with no stack trace for an operator's mistake.
+
+import { availableParallelism } from "node:os";
+import type { Durability } from "./journal/journal.ts";
+
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+}
+
+export type Config = {
+  port: number;
+  host: string;
+  workers: number;
+  dataDir: string;
+  databaseUrl: string | undefined;
+  durability: Durability;
+  /** Reservation attempts a second per buyer (burst twice that); 0 turns the limit off. */
+  rateLimitBuyer: number;
+  /** Requests a second per client address (burst twice that); 0 turns the limit off. */
+  rateLimitAddress: number;
+  trustProxy: number;
+  jwtIssuer: string | undefined;
+  jwtAudience: string | undefined;
+};
+
+type Env = Record<string, string | undefined>;
+
+/** Each flag of `stampede serve`, its variable, and its default, for parsing and for --help. */
+export const SERVE_OPTIONS = [
+  { flag: "port", env: "PORT", default: "3000", help: "TCP port to listen on" },
+  { flag: "host", env: "HOST", default: "0.0.0.0", help: "address to listen on" },
+  { flag: "workers", env: "STAMPEDE_WORKERS", default: "number of CPU cores", help: "worker processes" },
+  { flag: "data-dir", env: "STAMPEDE_DATA_DIR", default: "./data", help: "journals, embedded store, generated secrets" },
+  {
+    flag: "database-url",
+    env: "DATABASE_URL",
+    default: "unset (embedded SQLite store)",
+    help: "postgres://... to use PostgreSQL as the system of record",
+  },
+  { flag: "durability", env: "STAMPEDE_DURABILITY", default: "process", help: "process | fsync" },
+  { flag: "rate-limit-buyer", env: "STAMPEDE_RATE_LIMIT_BUYER", default: "5", help: "holds/s per buyer, 0 = off" },
+  { flag: "rate-limit-address", env: "STAMPEDE_RATE_LIMIT_ADDRESS", default: "100", help: "requests/s per address, 0 = off" },
+  { flag: "trust-proxy", env: "STAMPEDE_TRUST_PROXY", default: "0", help: "proxies in front (X-Forwarded-For depth)" },
+] as const;
+
+type FlagName = (typeof SERVE_OPTIONS)[number]["flag"];
+
+/** Parse `--name value` and `--name=value` flags; unknown flags are errors. */
+export function parseFlags(args: readonly string[], known: readonly string[]): Map<string, string> {
+  const flags = new Map<string, string>();
+  for (let index = 0; index < args.length; index += 1) {
+    const arg = args[index] as string;
+    if (!arg.startsWith("--")) throw new ConfigError(`unexpected argument "${arg}" (see --help)`);
+    const eq = arg.indexOf("=");
+    const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+    if (!known.includes(name)) throw new ConfigError(`unknown flag --${name} (see --help)`);
+    let value: string | undefined = eq === -1 ? undefined : arg.slice(eq + 1);
+    if (value === undefined) {
+      value = args[index + 1];
+      if (value === undefined || value.startsWith("--")) throw new ConfigError(`flag --${name} needs a value`);
+      index += 1;
+    }
+    flags.set(name, value);
+  }
+  return flags;
+}
+
+function integer(name: string, raw: string, min: number, max: number): number {
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, not "${raw}"`);
+  }
+  return value;
+}
+
+function rate(name: string, raw: string): number {
+  const value = Number(raw);
+  if (raw.trim() === "" || !Number.isFinite(value) || value < 0 || value > 1_000_000) {
+    throw new ConfigError(`${name} must be a number of requests a second from 0 to 1000000, not "${raw}"`);
+  }
+  return value;
+}
+
+export function loadConfig(args: readonly string[], env: Env): Config {
+  const flags = parseFlags(
+    args,
+    SERVE_OPTIONS.map((option) => option.flag),
+  );
+  const get = (flag: FlagName): { name: string; raw: string } | undefined => {
+    const option = SERVE_OPTIONS.find((o) => o.flag === flag);
+    if (option === undefined) return undefined;
+    const fromFlag = flags.get(flag);
+    if (fromFlag !== undefined) return { name: `--${flag}`, raw: fromFlag };
+    const fromEnv = env[option.env];
+    if (fromEnv !== undefined && fromEnv !== "") return { name: option.env, raw: fromEnv };
+    return undefined;
+  };
+  const port = get("port");
+  const workers = get("workers");
+  const durability = get("durability");
+  if (durability !== undefined && durability.raw !== "process" && durability.raw !== "fsync") {
+    throw new ConfigError(`${durability.name} must be "process" or "fsync", not "${durability.raw}"`);
+  }
+  const databaseUrl = get("database-url");
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/.test(databaseUrl.raw)) {
+    throw new ConfigError(`${databaseUrl.name} must be a postgres:// URL`);
+  }
+  const buyer = get("rate-limit-buyer");
+  const address = get("rate-limit-address");
+  const trustProxy = get("trust-proxy");
+  return {
+    port: port === undefined ? 3000 : integer(port.name, port.raw, 0, 65535),
+    host: get("host")?.raw ?? "0.0.0.0",
+    workers: workers === undefined ? availableParallelism() : integer(workers.name, workers.raw, 1, 256),
+    dataDir: get("data-dir")?.raw ?? "./data",
+    databaseUrl: databaseUrl?.raw,
+    durability: (durability?.raw as Durability | undefined) ?? "process",
+    rateLimitBuyer: buyer === undefined ? 5 : rate(buyer.name, buyer.raw),
+    rateLimitAddress: address === undefined ? 100 : rate(address.name, address.raw),
+    trustProxy: trustProxy === undefined ? 0 : integer(trustProxy.name, trustProxy.raw, 0, 32),
+    jwtIssuer: env.STAMPEDE_JWT_ISSUER || undefined,
+    jwtAudience: env.STAMPEDE_JWT_AUDIENCE || undefined,
+  };
+}

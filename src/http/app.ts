@@ -1,0 +1,82 @@
+// The Elysia application: one gate in front of every route (body size, credentials, address rate
+// limit), one JSON parser that keeps the raw body for webhook signatures, one error hook that turns
+// everything into problem+json, and the route groups of API.md.
+
+import { Elysia } from "elysia";
+import type { SaleGateway } from "../cluster/gateway.ts";
+import type { ServerMetrics } from "../metrics/server-metrics.ts";
+import { docsPlugin } from "./docs.ts";
+import { type FieldError, ProblemError, problem } from "./problem.ts";
+import { adminRoutes } from "./routes/admin.ts";
+import { buyerRoutes } from "./routes/buyer.ts";
+import { opsRoutes } from "./routes/ops.ts";
+import { publicRoutes } from "./routes/public.ts";
+import { webhookRoutes } from "./routes/webhook.ts";
+import { type HttpDeps, RequestGate } from "./request-gate.ts";
+
+export type AppOptions = HttpDeps & { version: string };
+
+export { type HttpDeps } from "./request-gate.ts";
+
+export function createApp(options: AppOptions) {
+  const gate = new RequestGate(options);
+  return new Elysia({ name: "stampede" })
+    .onRequest(({ request, server }) => gate.check(request, server?.requestIP(request)?.address))
+    .onParse(({ request }) => gate.parseJson(request))
+    .onError(({ code, error }) => errorResponse(code, error))
+    .use(docsPlugin({ title: "Stampede", version: options.version, description: DESCRIPTION }))
+    .use(opsRoutes(options))
+    .use(publicRoutes(options))
+    .use(buyerRoutes(options, gate))
+    .use(webhookRoutes(options, gate))
+    .use(adminRoutes(options));
+}
+
+const DESCRIPTION =
+  "Flash-sale stock server. Buyers hold stock with a JWT, payment providers confirm through signed webhooks, " +
+  "operators manage sales with the admin token. Every error is application/problem+json with a stable `code`.";
+
+type ValidationIssue = { path?: string; message?: string; summary?: string };
+
+function errorResponse(code: string | number, error: unknown): Response {
+  if (error instanceof ProblemError) return error.response;
+  switch (code) {
+    case "VALIDATION": {
+      const all = (error as { all?: ValidationIssue[] }).all ?? [];
+      const seen = new Set<string>();
+      const errors: FieldError[] = [];
+      for (const issue of all) {
+        const path = issue.path || "/";
+        if (seen.has(path)) continue;
+        seen.add(path);
+        errors.push({ path, message: issue.summary ?? issue.message ?? "invalid" });
+      }
+      return problem(422, "validation_failed", "The request does not match the schema.", { errors });
+    }
+    case "PARSE":
+      return problem(400, "invalid_json", "The request body is not valid JSON.");
+    case "NOT_FOUND":
+      return problem(404, "not_found", "No such route.");
+    case "INVALID_COOKIE_SIGNATURE":
+    case "INVALID_FILE_TYPE":
+      return problem(400, "validation_failed", "The request is malformed.");
+    default: {
+      if ((error as { name?: string })?.name === "InvariantViolation") {
+        // A broken invariant is a bug: stop loudly and let recovery rebuild from the journal.
+        console.error(JSON.stringify({ level: "fatal", msg: "invariant violated", error: String(error) }));
+        setTimeout(() => process.exit(1), 10);
+        return problem(500, "internal_error", "An internal check failed; the server restarts.");
+      }
+      const unavailable = error as { retryAfterSeconds?: number; message?: string };
+      if (typeof unavailable?.retryAfterSeconds === "number") {
+        return problem(503, "overloaded", unavailable.message ?? "Unavailable.", {
+          headers: { "retry-after": String(unavailable.retryAfterSeconds) },
+        });
+      }
+      console.error(JSON.stringify({ level: "error", msg: "unhandled error", error: String(error) }));
+      return problem(500, "internal_error", "An unexpected error occurred.");
+    }
+  }
+}
+
+export type { SaleGateway, ServerMetrics };

@@ -1,0 +1,161 @@
+// API documentation: the OpenAPI 3 document of the app at `GET /swagger/json` and a Swagger UI page
+// at `GET /swagger`. The server runs where there is no internet, so every asset the page needs is
+// served by this process from the `swagger-ui-dist` package instead of a CDN. The assets are imported
+// `with { type: "file" }` so that `bun build --compile` embeds them in the single executable; at run
+// time the import is a path (node_modules in a checkout, `/$bunfs/root/...` in the executable).
+import { Elysia } from "elysia";
+import { openapi } from "@elysiajs/openapi";
+// @ts-ignore -- the package ships no types; with `type: "file"` Bun hands back a path string.
+import swaggerUiCssPath from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
+// @ts-ignore -- see above.
+import swaggerUiBundlePath from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "file" };
+// @ts-ignore -- see above.
+import swaggerUiPresetPath from "swagger-ui-dist/swagger-ui-standalone-preset.js" with { type: "file" };
+// @ts-ignore -- see above.
+import swaggerUiIndexCssPath from "swagger-ui-dist/index.css" with { type: "file" };
+// @ts-ignore -- see above.
+import faviconPath from "swagger-ui-dist/favicon-32x32.png" with { type: "file" };
+
+export interface DocsOptions {
+  title: string;
+  version: string;
+  description?: string;
+}
+
+// Fixed by the API contract (API.md, "Operations").
+const DOCS_PATH = "/swagger";
+const SPEC_PATH = `${DOCS_PATH}/json`;
+const ASSETS_PATH = `${DOCS_PATH}/assets`;
+
+// The assets change only when swagger-ui-dist is upgraded, which ships a new executable anyway.
+const ASSET_CACHE_CONTROL = "public, max-age=3600";
+
+interface Asset {
+  name: string;
+  filePath: string;
+  contentType: string;
+}
+
+const JS = "text/javascript; charset=utf-8";
+const CSS = "text/css; charset=utf-8";
+
+// The page's own start-up script is served as a file rather than inlined so that the page keeps
+// working under a `script-src 'self'` Content-Security-Policy.
+const INITIALIZER_NAME = "swagger-initializer.js";
+
+const FILE_ASSETS: readonly Asset[] = [
+  { name: "swagger-ui.css", filePath: asPath(swaggerUiCssPath), contentType: CSS },
+  { name: "index.css", filePath: asPath(swaggerUiIndexCssPath), contentType: CSS },
+  { name: "swagger-ui-bundle.js", filePath: asPath(swaggerUiBundlePath), contentType: JS },
+  { name: "swagger-ui-standalone-preset.js", filePath: asPath(swaggerUiPresetPath), contentType: JS },
+  { name: "favicon-32x32.png", filePath: asPath(faviconPath), contentType: "image/png" },
+];
+
+/** The security schemes every route may name in `detail.security`, e.g. `[{ buyer: [] }]`. */
+const SECURITY_SCHEMES = {
+  buyer: { type: "http", scheme: "bearer", bearerFormat: "JWT" },
+  admin: { type: "http", scheme: "bearer", description: "STAMPEDE_ADMIN_TOKEN" },
+  webhook: {
+    type: "apiKey",
+    in: "header",
+    name: "Stampede-Signature",
+    description: 't=<unix seconds>,v1=<hex HMAC-SHA256(STAMPEDE_WEBHOOK_SECRET, "<t>.<raw body>")>',
+  },
+} as const;
+
+/**
+ * Elysia plugin serving the OpenAPI document of the app it is used on and an offline Swagger UI.
+ * Routes declared before or after `.use(docsPlugin(...))` are all documented. The document is built
+ * at its first request and then cached, so a route added after that would be missing from it.
+ */
+export function docsPlugin(options: DocsOptions) {
+  // description is always set, if only to undefined, because the openapi plugin otherwise fills in
+  // "Development documentation"; undefined drops out of the JSON.
+  const info = { title: options.title, version: options.version, description: options.description };
+  const pageHtml = renderPage(options.title);
+  const initializerJs = renderInitializer();
+
+  const plugin = new Elysia({ name: "stampede-docs", seed: options })
+    .use(
+      openapi({
+        // `provider: null` keeps the plugin from serving its own page, which loads Swagger UI from
+        // unpkg.com; it still serves the document at `specPath` and hides that route from it.
+        provider: null,
+        path: DOCS_PATH,
+        specPath: SPEC_PATH,
+        documentation: { info, components: { securitySchemes: SECURITY_SCHEMES } },
+        exclude: { paths: [DOCS_PATH, new RegExp(`^${ASSETS_PATH}/`)] },
+      }),
+    )
+    .get(DOCS_PATH, () => new Response(pageHtml, { headers: { "content-type": "text/html; charset=utf-8" } }), {
+      detail: { hide: true },
+    })
+    .get(`${ASSETS_PATH}/${INITIALIZER_NAME}`, () => new Response(initializerJs, { headers: assetHeaders(JS) }), {
+      detail: { hide: true },
+    });
+
+  for (const asset of FILE_ASSETS) {
+    // Bun.file is lazy and streams from disk (or the executable's embedded filesystem) per request.
+    plugin.get(
+      `${ASSETS_PATH}/${asset.name}`,
+      () => new Response(Bun.file(asset.filePath), { headers: assetHeaders(asset.contentType) }),
+      { detail: { hide: true } },
+    );
+  }
+  return plugin;
+}
+
+function assetHeaders(contentType: string): Record<string, string> {
+  return { "content-type": contentType, "cache-control": ASSET_CACHE_CONTROL };
+}
+
+function renderPage(title: string): string {
+  const asset = (name: string) => `${ASSETS_PATH}/${name}`;
+  return `<!DOCTYPE html>
+<html lang="en">
+<head>
+  <meta charset="utf-8" />
+  <meta name="viewport" content="width=device-width, initial-scale=1" />
+  <title>${escapeHtml(title)}</title>
+  <link rel="stylesheet" type="text/css" href="${asset("swagger-ui.css")}" />
+  <link rel="stylesheet" type="text/css" href="${asset("index.css")}" />
+  <link rel="icon" type="image/png" href="${asset("favicon-32x32.png")}" sizes="32x32" />
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="${asset("swagger-ui-bundle.js")}" charset="utf-8"></script>
+  <script src="${asset("swagger-ui-standalone-preset.js")}" charset="utf-8"></script>
+  <script src="${asset(INITIALIZER_NAME)}" charset="utf-8"></script>
+</body>
+</html>
+`;
+}
+
+function renderInitializer(): string {
+  // validatorUrl: null stops Swagger UI from sending the document to validator.swagger.io, which
+  // would fail (no internet) and leak the API description if it did not.
+  return `window.onload = function () {
+  window.ui = SwaggerUIBundle({
+    url: ${JSON.stringify(SPEC_PATH)},
+    dom_id: "#swagger-ui",
+    deepLinking: true,
+    validatorUrl: null,
+    presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],
+    plugins: [SwaggerUIBundle.plugins.DownloadUrl],
+    layout: "StandaloneLayout",
+  });
+};
+`;
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+// The untyped imports above arrive as `any`; check them once at start-up instead of trusting them.
+function asPath(value: unknown): string {
+  if (typeof value !== "string" || value.length === 0) {
+    throw new Error(`docs: a swagger-ui-dist asset import did not yield a path: ${String(value)}`);
+  }
+  return value;
+}

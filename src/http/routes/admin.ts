@@ -1,0 +1,210 @@
+// Operator routes under /v1/admin (the gate has checked the admin token): create and change sales,
+// stock and codes from the ledger; listings, CSV export and refunds from the system of record.
+
+import { Elysia } from "elysia";
+import type { Outcome, SalePatch, SaleSpec } from "../../ledger/types.ts";
+import { type AdminSaleView, reservationView } from "../../ledger/views.ts";
+import type { Reservation } from "../../ledger/types.ts";
+import { json } from "../json.ts";
+import { problem, refusalProblem } from "../problem.ts";
+import type { HttpDeps } from "../request-gate.ts";
+import {
+  AdminSale,
+  CodesBody,
+  CreateSaleBody,
+  ItemParams,
+  PatchSaleBody,
+  PaymentListQuery,
+  Problem,
+  ReservationListQuery,
+  SaleParams,
+  StockBody,
+} from "../schemas.ts";
+import { reservationsCsv } from "./reservations-csv.ts";
+
+const security = [{ admin: [] }];
+const tags = ["operators"];
+/** A sale created without `endsAt` runs this long. */
+const DEFAULT_SALE_DAYS = 30;
+
+type CreateBody = typeof CreateSaleBody.static;
+
+/** Operators see every field but the codes, which only their buyer ever sees. */
+export function adminReservationView(reservation: Reservation) {
+  return { ...reservationView(reservation), codes: [], paymentId: reservation.paymentId };
+}
+
+function invalid(path: string, message: string): Response {
+  return problem(422, "validation_failed", message, { errors: [{ path, message }] });
+}
+
+/** Turn the create body into a spec, or a 422 for what the schema cannot say. */
+function saleSpec(body: CreateBody, now: number): SaleSpec | Response {
+  const startsAt = body.startsAt === undefined ? now : Date.parse(body.startsAt);
+  const endsAt = body.endsAt === undefined ? startsAt + DEFAULT_SALE_DAYS * 86_400_000 : Date.parse(body.endsAt);
+  if (!Number.isFinite(startsAt)) return invalid("/startsAt", "Not a valid time.");
+  if (!Number.isFinite(endsAt)) return invalid("/endsAt", "Not a valid time.");
+  if (startsAt >= endsAt) return invalid("/endsAt", "endsAt must come after startsAt.");
+  const ids = new Set<string>();
+  for (const [index, item] of body.items.entries()) {
+    if (ids.has(item.id)) return invalid(`/items/${index}/id`, "Item ids must be unique within a sale.");
+    ids.add(item.id);
+    if ((item.delivery ?? "none") === "none" && item.stock === undefined) {
+      return invalid(`/items/${index}/stock`, "An item without codes needs a stock.");
+    }
+  }
+  return {
+    id: body.id ?? `sale_${Bun.randomUUIDv7().replaceAll("-", "")}`,
+    name: body.name,
+    startsAt,
+    endsAt,
+    holdSeconds: body.holdSeconds ?? 600,
+    limitPerUser: body.limitPerUser ?? 1,
+    items: body.items.map((item) => ({
+      id: item.id,
+      name: item.name,
+      price: item.price,
+      currency: item.currency,
+      delivery: item.delivery ?? "none",
+      stock: item.delivery === "codes" ? 0 : (item.stock ?? 0),
+    })),
+  };
+}
+
+function parseTimes(body: typeof PatchSaleBody.static): SalePatch | Response {
+  const patch: SalePatch = {};
+  if (body.name !== undefined) patch.name = body.name;
+  if (body.paused !== undefined) patch.paused = body.paused;
+  if (body.limitPerUser !== undefined) patch.limitPerUser = body.limitPerUser;
+  if (body.holdSeconds !== undefined) patch.holdSeconds = body.holdSeconds;
+  for (const field of ["startsAt", "endsAt"] as const) {
+    const value = body[field];
+    if (value === undefined) continue;
+    const ms = Date.parse(value);
+    if (!Number.isFinite(ms)) return invalid(`/${field}`, "Not a valid time.");
+    patch[field] = ms;
+  }
+  return patch;
+}
+
+export function adminRoutes(deps: HttpDeps) {
+  const { gateway } = deps;
+  const clock = deps.clock ?? Date.now;
+  const saleOr404 = (sale: AdminSaleView | null, saleId: string) =>
+    sale === null ? problem(404, "not_found", `No sale ${saleId}.`) : json(200, sale);
+  /** Answer a ledger command on a sale with the sale's admin view, or its refusal. */
+  const afterCommand = async (saleId: string, outcome: Outcome) =>
+    outcome.ok ? saleOr404(await gateway.adminSale(saleId), saleId) : refusalProblem(outcome.refusal, outcome.detail);
+
+  return new Elysia({ name: "admin", prefix: "/v1/admin" })
+    .post(
+      "/sales",
+      async ({ body }) => {
+        const spec = saleSpec(body, clock());
+        if (spec instanceof Response) return spec;
+        const created = await gateway.createSale(spec);
+        if (!created.ok) return problem(409, "already_exists", created.detail);
+        return json(201, created.sale);
+      },
+      {
+        body: CreateSaleBody,
+        response: { 201: AdminSale, 401: Problem, 409: Problem, 422: Problem },
+        detail: { tags, security, summary: "Create a sale (409 already_exists for a taken id)" },
+      },
+    )
+    .get("/sales", async () => json(200, { sales: await gateway.listSales() }), {
+      detail: { tags, security, summary: "List sales with exact counts" },
+    })
+    .get("/sales/:saleId", async ({ params }) => saleOr404(await gateway.adminSale(params.saleId), params.saleId), {
+      params: SaleParams,
+      response: { 200: AdminSale, 401: Problem, 404: Problem },
+      detail: { tags, security, summary: "A sale with exact counts (stock == available + held + confirmed)" },
+    })
+    .patch(
+      "/sales/:saleId",
+      async ({ params, body }) => {
+        const patch = parseTimes(body);
+        if (patch instanceof Response) return patch;
+        return afterCommand(params.saleId, await gateway.execute(params.saleId, { kind: "patch", patch }));
+      },
+      {
+        params: SaleParams,
+        body: PatchSaleBody,
+        response: { 200: AdminSale, 401: Problem, 404: Problem, 409: Problem, 422: Problem },
+        detail: { tags, security, summary: "Change a sale live (window, pause, limits, hold time)" },
+      },
+    )
+    .post(
+      "/sales/:saleId/items/:itemId/stock",
+      async ({ params, body }) =>
+        afterCommand(
+          params.saleId,
+          await gateway.execute(params.saleId, { kind: "stock", itemId: params.itemId, delta: body.delta }),
+        ),
+      {
+        params: ItemParams,
+        body: StockBody,
+        response: { 200: AdminSale, 401: Problem, 404: Problem, 409: Problem, 422: Problem },
+        detail: { tags, security, summary: "Add or remove stock (409 insufficient_stock)" },
+      },
+    )
+    .post(
+      "/sales/:saleId/items/:itemId/codes",
+      async ({ params, body }) => {
+        const outcome = await gateway.execute(params.saleId, { kind: "codes", itemId: params.itemId, codes: body.codes });
+        if (!outcome.ok) return refusalProblem(outcome.refusal, outcome.detail);
+        if (!("added" in outcome)) throw new Error("codes answered without counts");
+        return json(200, { added: outcome.added, duplicates: outcome.duplicates });
+      },
+      {
+        params: ItemParams,
+        body: CodesBody,
+        detail: { tags, security, summary: "Add codes to a codes item (at most 100000 a call)" },
+      },
+    )
+    .get(
+      "/sales/:saleId/reservations",
+      async ({ params, query }) => {
+        if ((await gateway.adminSale(params.saleId)) === null) return problem(404, "not_found", `No sale ${params.saleId}.`);
+        const page = await gateway.storeReservations(params.saleId, {
+          limit: query.limit ?? 100,
+          ...(query.status === undefined ? {} : { status: query.status }),
+          ...(query.cursor === undefined ? {} : { cursor: query.cursor }),
+        });
+        return json(200, { reservations: page.reservations.map(adminReservationView), nextCursor: page.nextCursor });
+      },
+      { params: SaleParams, query: ReservationListQuery, detail: { tags, security, summary: "Page through reservations" } },
+    )
+    .get(
+      "/sales/:saleId/reservations.csv",
+      async ({ params }) => {
+        if ((await gateway.adminSale(params.saleId)) === null) return problem(404, "not_found", `No sale ${params.saleId}.`);
+        return reservationsCsv(gateway, params.saleId);
+      },
+      { params: SaleParams, detail: { tags, security, summary: "Every reservation of a sale as CSV (streamed)" } },
+    )
+    .get(
+      "/sales/:saleId/payments",
+      async ({ params, query }) => {
+        if ((await gateway.adminSale(params.saleId)) === null) return problem(404, "not_found", `No sale ${params.saleId}.`);
+        const payments = await gateway.storePayments(params.saleId, query.outcome);
+        return json(200, {
+          payments: payments.map((p) => ({
+            paymentId: p.paymentId,
+            eventId: p.eventId,
+            reservationId: p.reservationId,
+            amount: p.amount,
+            currency: p.currency,
+            status: p.status,
+            outcome: p.outcome,
+            receivedAt: new Date(p.receivedAt).toISOString(),
+          })),
+        });
+      },
+      {
+        params: SaleParams,
+        query: PaymentListQuery,
+        detail: { tags, security, summary: "Payments of a sale, e.g. ?outcome=refund_required" },
+      },
+    );
+}

@@ -1,0 +1,170 @@
+// Request and response schemas of API.md, in Elysia's TypeBox. They validate input (422 with the
+// failing paths) and document every route in the OpenAPI document at /swagger/json.
+
+import { t } from "elysia";
+
+/** Ids supplied by clients (API.md, Conventions). */
+export const ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$";
+const Id = t.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64 });
+const Name = t.String({ minLength: 1, maxLength: 200 });
+const Currency = t.String({ pattern: "^[A-Z]{3}$" });
+const Time = t.String({ format: "date-time", maxLength: 40 });
+/** Money and stock bounds: well inside the integers a double holds exactly. */
+const MONEY_MAX = 1_000_000_000_000;
+export const STOCK_MAX = 1_000_000_000;
+/** API.md: at most 100000 codes a call. */
+export const CODES_PER_CALL_MAX = 100_000;
+export const CODE_LENGTH_MAX = 256;
+
+export const ItemBody = t.Object({
+  id: Id,
+  name: Name,
+  price: t.Integer({ minimum: 0, maximum: MONEY_MAX }),
+  currency: Currency,
+  stock: t.Optional(t.Integer({ minimum: 0, maximum: STOCK_MAX })),
+  delivery: t.Optional(t.Union([t.Literal("none"), t.Literal("codes")])),
+});
+
+export const CreateSaleBody = t.Object({
+  id: t.Optional(Id),
+  name: Name,
+  startsAt: t.Optional(Time),
+  endsAt: t.Optional(Time),
+  holdSeconds: t.Optional(t.Integer({ minimum: 1, maximum: 86_400 })),
+  limitPerUser: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })),
+  items: t.Array(ItemBody, { minItems: 1, maxItems: 100 }),
+});
+
+export const PatchSaleBody = t.Object({
+  name: t.Optional(Name),
+  startsAt: t.Optional(Time),
+  endsAt: t.Optional(Time),
+  paused: t.Optional(t.Boolean()),
+  limitPerUser: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })),
+  holdSeconds: t.Optional(t.Integer({ minimum: 1, maximum: 86_400 })),
+});
+
+export const StockBody = t.Object({ delta: t.Integer({ minimum: -STOCK_MAX, maximum: STOCK_MAX }) });
+
+export const CodesBody = t.Object({
+  codes: t.Array(t.String({ minLength: 1, maxLength: CODE_LENGTH_MAX, pattern: "^[\\x21-\\x7E]+$" }), {
+    minItems: 1,
+    maxItems: CODES_PER_CALL_MAX,
+  }),
+});
+
+export const HoldBody = t.Object({ itemId: Id, quantity: t.Integer({ minimum: 1, maximum: 100 }) });
+
+export const WebhookBody = t.Object({
+  eventId: t.String({ minLength: 1, maxLength: 256 }),
+  paymentId: t.String({ minLength: 1, maxLength: 256 }),
+  saleId: Id,
+  reservationId: t.String({ minLength: 1, maxLength: 128 }),
+  status: t.Union([t.Literal("succeeded"), t.Literal("failed")]),
+  amount: t.Integer({ minimum: 0, maximum: MONEY_MAX }),
+  currency: Currency,
+});
+
+export const SaleParams = t.Object({ saleId: Id });
+export const ItemParams = t.Object({ saleId: Id, itemId: Id });
+export const ReservationParams = t.Object({ saleId: Id, reservationId: t.String({ minLength: 1, maxLength: 128 }) });
+
+export const ReservationStatus = t.Union([
+  t.Literal("held"),
+  t.Literal("confirmed"),
+  t.Literal("released"),
+  t.Literal("expired"),
+]);
+
+export const ReservationListQuery = t.Object({
+  status: t.Optional(ReservationStatus),
+  limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })),
+  cursor: t.Optional(t.String({ minLength: 1, maxLength: 128 })),
+});
+
+export const PaymentListQuery = t.Object({
+  outcome: t.Optional(
+    t.Union([
+      t.Literal("confirmed"),
+      t.Literal("already_confirmed"),
+      t.Literal("confirmed_late"),
+      t.Literal("refund_required"),
+      t.Literal("ignored"),
+    ]),
+  ),
+});
+
+// Responses, for the document.
+export const Problem = t.Object(
+  {
+    type: t.String(),
+    title: t.String(),
+    status: t.Integer(),
+    code: t.String(),
+    detail: t.String(),
+    errors: t.Optional(t.Array(t.Object({ path: t.String(), message: t.String() }))),
+  },
+  { description: "RFC 9457 problem document; switch on `code`." },
+);
+
+export const Reservation = t.Object({
+  id: t.String(),
+  saleId: t.String(),
+  itemId: t.String(),
+  userId: t.String(),
+  quantity: t.Integer(),
+  status: ReservationStatus,
+  amount: t.Integer(),
+  currency: t.String(),
+  createdAt: t.String({ format: "date-time" }),
+  expiresAt: t.String({ format: "date-time" }),
+  codes: t.Array(t.String()),
+});
+
+const SaleStatus = t.Union([t.Literal("scheduled"), t.Literal("open"), t.Literal("paused"), t.Literal("ended")]);
+
+export const AdminSale = t.Object({
+  id: t.String(),
+  name: t.String(),
+  startsAt: t.String({ format: "date-time" }),
+  endsAt: t.String({ format: "date-time" }),
+  holdSeconds: t.Integer(),
+  limitPerUser: t.Integer(),
+  paused: t.Boolean(),
+  status: SaleStatus,
+  items: t.Array(
+    t.Object({
+      id: t.String(),
+      name: t.String(),
+      price: t.Integer(),
+      currency: t.String(),
+      delivery: t.Union([t.Literal("none"), t.Literal("codes")]),
+      stock: t.Integer(),
+      available: t.Integer(),
+      held: t.Integer(),
+      confirmed: t.Integer(),
+    }),
+  ),
+});
+
+export const PublicSale = t.Object({
+  id: t.String(),
+  name: t.String(),
+  startsAt: t.String({ format: "date-time" }),
+  endsAt: t.String({ format: "date-time" }),
+  status: SaleStatus,
+  items: t.Array(
+    t.Object({ id: t.String(), name: t.String(), price: t.Integer(), currency: t.String(), available: t.Integer() }),
+  ),
+});
+
+export const Payment = t.Object({
+  paymentId: t.String(),
+  eventId: t.String(),
+  reservationId: t.String(),
+  amount: t.Integer(),
+  currency: t.String(),
+  status: t.String(),
+  outcome: t.String(),
+  receivedAt: t.String({ format: "date-time" }),
+});

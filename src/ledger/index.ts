@@ -1,0 +1,6 @@
+export * from "./types.ts";
+export { InvariantViolation, invariant } from "./invariant.ts";
+export { ItemState } from "./item-state.ts";
+export { SaleState, IDEMPOTENCY_KEEP_MS } from "./sale-state.ts";
+export { SaleLedger, EXPIRE_BATCH_MAX, firstAnswerOf, holdFingerprint } from "./sale-ledger.ts";
+export { restoreSale, type SaleSnapshot } from "./restore.ts";

@@ -1,0 +1,158 @@
+// The ledger's vocabulary: the state of a sale, the commands that change it, the events that record
+// each change, and the outcomes that answer a command. Everything here is plain data so that it can be
+// journaled, forwarded between processes and replayed.
+
+export type Delivery = "none" | "codes";
+export type ReservationStatus = "held" | "confirmed" | "released" | "expired";
+export type PaymentOutcome = "confirmed" | "already_confirmed" | "confirmed_late" | "refund_required" | "ignored";
+
+export type ItemSpec = {
+  id: string;
+  name: string;
+  price: number;
+  currency: string;
+  delivery: Delivery;
+  /** Units for a "none" item; ignored (0) for a "codes" item, whose stock is its code pool. */
+  stock: number;
+};
+
+export type SaleSpec = {
+  id: string;
+  name: string;
+  startsAt: number; // ms since epoch
+  endsAt: number; // ms since epoch
+  holdSeconds: number;
+  limitPerUser: number;
+  items: ItemSpec[];
+};
+
+export type SalePatch = {
+  name?: string;
+  startsAt?: number;
+  endsAt?: number;
+  paused?: boolean;
+  limitPerUser?: number;
+  holdSeconds?: number;
+};
+
+export type Reservation = {
+  id: string;
+  saleId: string;
+  itemId: string;
+  userId: string;
+  quantity: number;
+  status: ReservationStatus;
+  amount: number;
+  currency: string;
+  createdAt: number;
+  expiresAt: number;
+  /** When the reservation left `held` (confirmed, released or expired); 0 while held. */
+  endedAt: number;
+  codes: string[];
+  paymentId: string | null;
+};
+
+export type Payment = {
+  paymentId: string;
+  eventId: string;
+  saleId: string;
+  reservationId: string;
+  amount: number;
+  currency: string;
+  status: "succeeded" | "failed";
+  outcome: PaymentOutcome;
+  receivedAt: number;
+};
+
+// Commands: what a caller asks of a sale. Ids and times come in from outside (the ledger has no clock).
+export type HoldCommand = {
+  kind: "hold";
+  reservationId: string;
+  userId: string;
+  itemId: string;
+  quantity: number;
+  idempotencyKey: string | null;
+};
+export type ReleaseCommand = { kind: "release"; reservationId: string; userId: string };
+export type PaymentCommand = {
+  kind: "payment";
+  eventId: string;
+  paymentId: string;
+  reservationId: string;
+  status: "succeeded" | "failed";
+  amount: number;
+  currency: string;
+};
+export type PatchCommand = { kind: "patch"; patch: SalePatch };
+export type StockCommand = { kind: "stock"; itemId: string; delta: number };
+export type CodesCommand = { kind: "codes"; itemId: string; codes: string[] };
+export type ExpireCommand = { kind: "expire" };
+
+export type SaleCommand =
+  | HoldCommand
+  | ReleaseCommand
+  | PaymentCommand
+  | PatchCommand
+  | StockCommand
+  | CodesCommand
+  | ExpireCommand;
+
+// Events: what happened, with enough data to rebuild the state without any store.
+export type SaleEvent =
+  | { type: "sale_created"; saleId: string; at: number; sale: SaleSpec }
+  | { type: "sale_patched"; saleId: string; at: number; patch: SalePatch }
+  | { type: "stock_adjusted"; saleId: string; at: number; itemId: string; delta: number }
+  | { type: "codes_added"; saleId: string; at: number; itemId: string; codes: string[] }
+  | {
+      type: "hold_placed";
+      saleId: string;
+      at: number;
+      reservationId: string;
+      itemId: string;
+      userId: string;
+      quantity: number;
+      amount: number;
+      currency: string;
+      expiresAt: number;
+      idempotencyKey: string | null;
+      fingerprint: string | null;
+    }
+  // Item and quantity repeat what the reservation says, so the write-behind can merge counts
+  // without reading the reservation back; apply() checks that they agree.
+  | { type: "hold_released"; saleId: string; at: number; reservationId: string; itemId: string; quantity: number }
+  | { type: "hold_expired"; saleId: string; at: number; reservationId: string; itemId: string; quantity: number }
+  | {
+      type: "payment_recorded";
+      saleId: string;
+      at: number;
+      payment: Payment;
+      /** Set when the payment confirmed the reservation: the codes delivered with it, in order. */
+      confirm: Confirmation | null;
+    };
+
+/** What a payment that confirms a reservation changes: the unit counts and the codes delivered. */
+export type Confirmation = { late: boolean; itemId: string; quantity: number; codes: string[] };
+
+export type SaleEventType = SaleEvent["type"];
+
+// Outcomes: the answer to a command. Expected refusals are values, never exceptions.
+export type Refusal =
+  | "not_found"
+  | "sale_not_open"
+  | "sale_ended"
+  | "sold_out"
+  | "limit_exceeded"
+  | "idempotency_key_reused"
+  | "not_held"
+  | "insufficient_stock"
+  | "not_codes_item"
+  | "codes_item_stock"
+  | "limit_below_holdings"
+  | "invalid_window";
+
+export type Outcome =
+  | { ok: true; reservation: Reservation; replayed?: boolean }
+  | { ok: true; payment: PaymentOutcome; reservationId: string }
+  | { ok: true; added: number; duplicates: number }
+  | { ok: true; sale: true }
+  | { ok: false; refusal: Refusal; detail: string };

@@ -1,0 +1,136 @@
+#!/usr/bin/env bun
+// The command line: `stampede serve | migrate | token --user <id> [--ttl 1h] | --help | --version`.
+// Exit codes (API.md): 0 clean stop, 1 runtime failure, 2 bad usage or configuration.
+
+import { mkdirSync } from "node:fs";
+import { signBuyerToken } from "./auth/buyer-token.ts";
+import { loadSecrets, type Secrets } from "./auth/secrets.ts";
+import { ConfigError, type Config, SERVE_OPTIONS, loadConfig, parseFlags } from "./config.ts";
+import { startServer } from "./server.ts";
+import { openStore } from "./store/open-store.ts";
+import { VERSION } from "./version.ts";
+
+const HELP = `stampede ${VERSION}: flash-sale stock server
+
+Usage:
+  stampede serve [flags]              serve the HTTP API
+  stampede migrate [flags]            create or upgrade the store's schema, then exit
+  stampede token --user <id> [--ttl 1h] [--data-dir <dir>]
+                                      print a buyer JWT signed with the configured secret
+  stampede --help | --version
+
+Flags of serve and migrate (a flag wins over its environment variable):
+${SERVE_OPTIONS.map((o) => `  --${o.flag.padEnd(20)} ${o.env.padEnd(28)} ${o.help} (default: ${o.default})`).join("\n")}
+
+Other environment variables:
+  STAMPEDE_ADMIN_TOKEN      operator bearer token (default: generated on first start, kept in the data dir)
+  STAMPEDE_JWT_SECRET       HS256 secret for buyer JWTs (default: generated like the admin token)
+  STAMPEDE_JWT_PUBLIC_KEY   PEM public key for RS256/ES256/EdDSA buyer JWTs (instead of the secret)
+  STAMPEDE_JWT_ISSUER       required "iss" of buyer JWTs (default: not checked)
+  STAMPEDE_JWT_AUDIENCE     required "aud" of buyer JWTs (default: not checked)
+  STAMPEDE_WEBHOOK_SECRET   HMAC secret of payment webhooks (default: generated like the admin token)
+
+Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.`;
+
+function log(level: string, msg: string, fields: Record<string, unknown> = {}): void {
+  console.error(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }));
+}
+
+function printGenerated(secrets: Secrets, names: string[], dataDir: string): void {
+  // Printed once, on the start that generated them; later starts read them from the data dir.
+  const values: Record<string, string | undefined> = {
+    STAMPEDE_ADMIN_TOKEN: secrets.adminToken,
+    STAMPEDE_JWT_SECRET: secrets.jwtSecret,
+    STAMPEDE_WEBHOOK_SECRET: secrets.webhookSecret,
+  };
+  process.stderr.write(`Generated secrets (kept in ${dataDir}/secrets.json, mode 0600; shown only this once):\n`);
+  for (const name of names) process.stderr.write(`  ${name}=${values[name] ?? "(set)"}\n`);
+}
+
+async function serve(config: Config): Promise<void> {
+  const server = await startServer(config, {
+    onGeneratedSecrets: (secrets, names) => printGenerated(secrets, names, config.dataDir),
+  });
+  log("info", "serving", { url: server.url, dataDir: config.dataDir, store: config.databaseUrl ? "postgres" : "sqlite" });
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log("info", "draining", { signal });
+    try {
+      await server.stop();
+      log("info", "stopped");
+      process.exit(0);
+    } catch (error) {
+      log("error", "stop failed", { error: String(error) });
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => void stop("SIGINT"));
+}
+
+async function migrate(config: Config): Promise<void> {
+  mkdirSync(config.dataDir, { recursive: true });
+  const store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  await store.migrate();
+  await store.close();
+  log("info", "migrated", { store: store.dialect });
+}
+
+function parseTtl(raw: string): number {
+  const match = /^(\d+)(s|m|h|d)?$/.exec(raw);
+  if (match === null) throw new ConfigError(`--ttl must look like 90s, 30m, 1h or 7d, not "${raw}"`);
+  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(match[2] ?? "s") as "s" | "m" | "h" | "d"];
+  const seconds = Number(match[1]) * unit;
+  if (seconds < 1 || seconds > 366 * 86400) throw new ConfigError("--ttl must be from 1 s to 366 days");
+  return seconds;
+}
+
+function token(args: string[]): void {
+  const flags = parseFlags(args, ["user", "ttl", "data-dir"]);
+  const user = flags.get("user");
+  if (user === undefined || user.length === 0 || user.length > 256) throw new ConfigError("token needs --user <id>");
+  const dataDir = flags.get("data-dir") ?? process.env.STAMPEDE_DATA_DIR ?? "./data";
+  const { secrets } = loadSecrets(dataDir, process.env);
+  if (secrets.jwtSecret === undefined) {
+    throw new ConfigError("token signs with STAMPEDE_JWT_SECRET; with a public key, mint tokens with its private key");
+  }
+  const opts = {
+    ...(process.env.STAMPEDE_JWT_ISSUER ? { issuer: process.env.STAMPEDE_JWT_ISSUER } : {}),
+    ...(process.env.STAMPEDE_JWT_AUDIENCE ? { audience: process.env.STAMPEDE_JWT_AUDIENCE } : {}),
+  };
+  process.stdout.write(`${signBuyerToken(secrets.jwtSecret, user, parseTtl(flags.get("ttl") ?? "1h"), opts)}\n`);
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case "serve":
+      return serve(loadConfig(rest, process.env));
+    case "migrate":
+      return migrate(loadConfig(rest, process.env));
+    case "token":
+      return token(rest);
+    case "--version":
+    case "version":
+      console.log(VERSION);
+      return;
+    case "--help":
+    case "help":
+    case "-h":
+      console.log(HELP);
+      return;
+    default:
+      throw new ConfigError(command === undefined ? "no command given (see --help)" : `unknown command "${command}" (see --help)`);
+  }
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`stampede: ${error.message}\n`);
+    process.exit(2);
+  }
+  log("fatal", "failed", { error: error instanceof Error ? error.message : String(error) });
+  process.exit(1);
+});

@@ -1,0 +1,95 @@
+// Every metric the server exports, defined in one place. Hot-path children are bound once here so
+// that counting a hold costs one addition; per-sale gauges and backlogs are read at scrape time.
+
+import type { SaleOwner } from "../cluster/sale-owner.ts";
+import type { OwnerMetrics } from "../cluster/owner-metrics.ts";
+import type { Outcome, SaleCommand } from "../ledger/types.ts";
+import { type CounterChild, type HistogramChild, LATENCY_BUCKETS_SECONDS, Registry } from "./registry.ts";
+
+const COMMIT_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
+
+export class ServerMetrics implements OwnerMetrics {
+  readonly registry = new Registry();
+  private readonly outcomes = this.registry.counter({
+    name: "stampede_commands_total",
+    help: "Ledger commands by kind and outcome code (ok, or the refusal's code).",
+    labelNames: ["command", "outcome"],
+  });
+  private readonly outcomeChildren = new Map<string, CounterChild>();
+  private readonly commitSeconds = this.registry.histogram({
+    name: "stampede_journal_commit_seconds",
+    help: "Time of one group commit to the journal.",
+    buckets: COMMIT_BUCKETS_SECONDS,
+  });
+  private readonly commitEvents = this.registry.counter({
+    name: "stampede_journal_events_total",
+    help: "Events committed to the journal.",
+  });
+  private readonly expiredHolds = this.registry.counter({
+    name: "stampede_holds_expired_total",
+    help: "Holds that expired unpaid and returned their stock.",
+  });
+  readonly httpSeconds = this.registry.histogram({
+    name: "stampede_http_request_duration_seconds",
+    help: "HTTP request latency by route and status class.",
+    labelNames: ["route", "status"],
+    buckets: LATENCY_BUCKETS_SECONDS,
+  });
+  private readonly httpChildren = new Map<string, HistogramChild>();
+  readonly eventLoopLag = this.registry.gauge({
+    name: "stampede_event_loop_lag_seconds",
+    help: "How late the event loop ran its last timer.",
+    merge: "max",
+  });
+
+  /** Scrape-time gauges that read the owner's state. */
+  watch(owner: SaleOwner): void {
+    this.registry.gauge({
+      name: "stampede_write_behind_backlog_events",
+      help: "Journal events committed but not yet applied to the system of record.",
+      collect: () => owner.writeBehind.backlog,
+    });
+    this.registry.gauge({
+      name: "stampede_write_behind_lag_seconds",
+      help: "Age of the oldest event of the last batch applied to the store, at the time it was applied.",
+      collect: () => owner.writeBehind.lastLagMs / 1000,
+      merge: "max",
+    });
+    this.registry.gauge({
+      name: "stampede_write_behind_rows_total",
+      help: "Journal events applied to the system of record since start.",
+      collect: () => owner.writeBehind.rowsFlushed,
+    });
+    this.registry.gauge({
+      name: "stampede_sale_units",
+      help: "Units of each item by state (available, held, confirmed).",
+      labelNames: ["sale", "item", "state"],
+      seriesMax: 300_000,
+      collect: () => owner.unitGauges(),
+    });
+  }
+
+  outcome(kind: SaleCommand["kind"], outcome: Outcome): void {
+    const code = outcome.ok ? ("payment" in outcome ? outcome.payment : "ok") : outcome.refusal;
+    const key = `${kind}\n${code}`;
+    let child = this.outcomeChildren.get(key);
+    if (child === undefined) this.outcomeChildren.set(key, (child = this.outcomes.labels(kind, code)));
+    child.inc();
+  }
+
+  committed(events: number, commitMs: number): void {
+    this.commitEvents.inc(events);
+    this.commitSeconds.observe(commitMs / 1000);
+  }
+
+  expired(count: number): void {
+    this.expiredHolds.inc(count);
+  }
+
+  observeHttp(route: string, status: number, seconds: number): void {
+    const key = `${route}\n${status}`;
+    let child = this.httpChildren.get(key);
+    if (child === undefined) this.httpChildren.set(key, (child = this.httpSeconds.labels(route, `${status}`)));
+    child.observe(seconds);
+  }
+}

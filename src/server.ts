@@ -1,0 +1,116 @@
+// Start one serving process: secrets, store (migrated), journal, the sale owner's recovery, then
+// the HTTP server. Used by `stampede serve` and, in-process, by the tests. Stopping drains in order:
+// stop accepting, answer what is in flight, commit, flush the store, close files.
+
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { createAdminCheck } from "./auth/admin-token.ts";
+import { createBuyerVerifier } from "./auth/buyer-token.ts";
+import { loadSecrets, type Secrets } from "./auth/secrets.ts";
+import { SaleOwner } from "./cluster/sale-owner.ts";
+import type { Config } from "./config.ts";
+import { createApp } from "./http/app.ts";
+import { CODES_BODY_MAX_BYTES } from "./http/request-gate.ts";
+import { TokenBuckets } from "./http/token-buckets.ts";
+import { Journal } from "./journal/journal.ts";
+import { startEventLoopLagMonitor } from "./metrics/lag.ts";
+import { ServerMetrics } from "./metrics/server-metrics.ts";
+import { openStore } from "./store/open-store.ts";
+import { VERSION } from "./version.ts";
+
+/** How long a stop waits for open connections before closing them. */
+const STOP_GRACE_MS = 5_000;
+
+export type RunningServer = {
+  url: string;
+  port: number;
+  secrets: Secrets;
+  owner: SaleOwner;
+  /** Graceful stop: everything acknowledged is durable in the journal and flushed to the store. */
+  stop(): Promise<void>;
+};
+
+export type StartOptions = {
+  env?: Record<string, string | undefined>;
+  /** Called with the names of secrets generated on this start, to print them once. */
+  onGeneratedSecrets?: (secrets: Secrets, names: string[]) => void;
+  clock?: () => number;
+};
+
+export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
+  const env = options.env ?? process.env;
+  mkdirSync(config.dataDir, { recursive: true });
+  const { secrets, generated } = loadSecrets(config.dataDir, env);
+  if (generated.length > 0) options.onGeneratedSecrets?.(secrets, generated);
+
+  const store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  await store.migrate();
+  const journal = new Journal(join(config.dataDir, "journal-0.db"), config.durability);
+  const metrics = new ServerMetrics();
+  const owner = new SaleOwner({
+    journal,
+    store,
+    journalId: "journal-0",
+    metrics,
+    journalBacklogMax: 5_000_000,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  metrics.watch(owner);
+  await owner.start();
+  const lag = startEventLoopLagMonitor(metrics.eventLoopLag, 100);
+
+  const buyerLimits = new TokenBuckets(config.rateLimitBuyer, config.rateLimitBuyer * 2);
+  const addressLimits = new TokenBuckets(config.rateLimitAddress, config.rateLimitAddress * 2);
+  const app = createApp({
+    version: VERSION,
+    gateway: owner,
+    buyer: createBuyerVerifier({
+      ...(secrets.jwtSecret === undefined ? {} : { secret: secrets.jwtSecret }),
+      ...(secrets.jwtPublicKey === undefined ? {} : { publicKeyPem: secrets.jwtPublicKey }),
+      ...(config.jwtIssuer === undefined ? {} : { issuer: config.jwtIssuer }),
+      ...(config.jwtAudience === undefined ? {} : { audience: config.jwtAudience }),
+    }),
+    admin: createAdminCheck(secrets.adminToken),
+    webhookSecret: secrets.webhookSecret,
+    buyerLimits,
+    addressLimits,
+    trustProxy: config.trustProxy,
+    metrics,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  app.listen({
+    port: config.port,
+    hostname: config.host,
+    // One process per port until the cluster shares it: a second server must fail to bind, not
+    // silently take a share of the traffic.
+    reusePort: false,
+    maxRequestBodySize: CODES_BODY_MAX_BYTES,
+  });
+  const server = app.server;
+  if (server === null) throw new Error("the HTTP server did not start");
+  const port = server.port ?? config.port;
+
+  let stopping: Promise<void> | null = null;
+  return {
+    url: `http://${config.host === "0.0.0.0" ? "127.0.0.1" : config.host}:${port}`,
+    port,
+    secrets,
+    owner,
+    stop() {
+      stopping ??= (async () => {
+        // Stop accepting; requests in flight are answered. Streams (SSE) never end by themselves,
+        // so after a bound the remaining connections are closed.
+        const graceful = server.stop(false);
+        const bound = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), STOP_GRACE_MS).unref());
+        if ((await Promise.race([graceful, bound])) === "timeout") await server.stop(true);
+        await owner.stop();
+        lag.stop();
+        buyerLimits.close();
+        addressLimits.close();
+        journal.close();
+        await store.close();
+      })();
+      return stopping;
+    },
+  };
+}

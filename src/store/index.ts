@@ -1,0 +1,2 @@
+export type { Store, ReservationPage, ReservationQuery } from "./store.ts";
+export { openStore } from "./open-store.ts";

@@ -1,0 +1,96 @@
+// The embedded system of record (SQLite), as drizzle tables. drizzle-kit generates the migrations in
+// drizzle/sqlite from this file. Times are integer milliseconds since the epoch; money is integer
+// minor units. The write-behind flusher keeps these tables equal to what the journals decided.
+
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+export const sales = sqliteTable("sales", {
+  id: text("id").primaryKey(),
+  name: text("name").notNull(),
+  startsAt: integer("starts_at").notNull(),
+  endsAt: integer("ends_at").notNull(),
+  holdSeconds: integer("hold_seconds").notNull(),
+  limitPerUser: integer("limit_per_user").notNull(),
+  paused: integer("paused", { mode: "boolean" }).notNull().default(false),
+  createdAt: integer("created_at").notNull(),
+});
+
+export const items = sqliteTable(
+  "items",
+  {
+    saleId: text("sale_id").notNull(),
+    id: text("id").notNull(),
+    position: integer("position").notNull(),
+    name: text("name").notNull(),
+    price: integer("price").notNull(),
+    currency: text("currency").notNull(),
+    delivery: text("delivery", { enum: ["none", "codes"] }).notNull(),
+    stock: integer("stock").notNull(),
+    available: integer("available").notNull(),
+    held: integer("held").notNull(),
+    confirmed: integer("confirmed").notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.saleId, table.id] })],
+);
+
+export const reservations = sqliteTable(
+  "reservations",
+  {
+    id: text("id").primaryKey(),
+    saleId: text("sale_id").notNull(),
+    itemId: text("item_id").notNull(),
+    userId: text("user_id").notNull(),
+    quantity: integer("quantity").notNull(),
+    status: text("status", { enum: ["held", "confirmed", "released", "expired"] }).notNull(),
+    amount: integer("amount").notNull(),
+    currency: text("currency").notNull(),
+    createdAt: integer("created_at").notNull(),
+    expiresAt: integer("expires_at").notNull(),
+    endedAt: integer("ended_at").notNull().default(0),
+    paymentId: text("payment_id"),
+    idempotencyKey: text("idempotency_key"),
+    fingerprint: text("fingerprint"),
+  },
+  (table) => [
+    index("reservations_sale_id_idx").on(table.saleId, table.id),
+    index("reservations_sale_status_idx").on(table.saleId, table.status, table.id),
+  ],
+);
+
+export const codes = sqliteTable(
+  "codes",
+  {
+    // Insertion order is delivery order: the ledger hands out the oldest unassigned code first.
+    ordinal: integer("ordinal").primaryKey({ autoIncrement: true }),
+    saleId: text("sale_id").notNull(),
+    itemId: text("item_id").notNull(),
+    code: text("code").notNull(),
+    reservationId: text("reservation_id"),
+  },
+  (table) => [index("codes_item_code_idx").on(table.saleId, table.itemId, table.code)],
+);
+
+export const payments = sqliteTable(
+  "payments",
+  {
+    saleId: text("sale_id").notNull(),
+    eventId: text("event_id").notNull(),
+    paymentId: text("payment_id").notNull(),
+    reservationId: text("reservation_id").notNull(),
+    amount: integer("amount").notNull(),
+    currency: text("currency").notNull(),
+    status: text("status", { enum: ["succeeded", "failed"] }).notNull(),
+    outcome: text("outcome").notNull(),
+    receivedAt: integer("received_at").notNull(),
+  },
+  (table) => [
+    primaryKey({ columns: [table.saleId, table.eventId] }),
+    index("payments_sale_outcome_idx").on(table.saleId, table.outcome),
+  ],
+);
+
+/** How far each journal has been applied, written in the same transaction as the rows it covers. */
+export const journalProgress = sqliteTable("journal_progress", {
+  journalId: text("journal_id").primaryKey(),
+  seq: integer("seq").notNull(),
+});

@@ -1,0 +1,133 @@
+// The write-behind flusher: moves committed journal entries into the system of record in large
+// batches, behind the hot path. The journal is its queue, so a slow or absent store never stops
+// sales: the backlog waits in the journal, the flusher retries with jittered exponential backoff, and
+// each batch records how far it got in the same store transaction (exactly-once on replay).
+
+import type { Journal } from "../journal/journal.ts";
+import type { Store } from "./store.ts";
+
+export type WriteBehindOptions = {
+  /** Entries one store transaction takes at most. */
+  batchMax: number;
+  /** Wait this long after a commit before flushing, so batches grow under load. */
+  delayMs: number;
+  /** Backoff bounds after a failed batch. */
+  retryMinMs: number;
+  retryMaxMs: number;
+};
+
+export const WRITE_BEHIND_DEFAULTS: WriteBehindOptions = { batchMax: 10_000, delayMs: 10, retryMinMs: 50, retryMaxMs: 5_000 };
+
+type Waiter = { seq: number; resolve: (caughtUp: boolean) => void };
+
+export class WriteBehind {
+  private applied = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private running = false;
+  private failures = 0;
+  private waiters: Waiter[] = [];
+  private stopped = false;
+  /** The last store error, while the store is failing; null once a batch succeeds. */
+  lastError: string | null = null;
+  rowsFlushed = 0;
+  batchesFlushed = 0;
+  /** Milliseconds between an event's decision and its arrival in the store, for the last batch. */
+  lastLagMs = 0;
+
+  constructor(
+    private readonly journal: Journal,
+    private readonly store: Store,
+    readonly journalId: string,
+    private readonly options: WriteBehindOptions = WRITE_BEHIND_DEFAULTS,
+  ) {}
+
+  /** Read how far the store has applied this journal; call once before anything else. */
+  async open(): Promise<void> {
+    this.applied = await this.store.appliedSeq(this.journalId);
+    if (this.applied > this.journal.lastSeq) this.journal.advanceTo(this.applied);
+  }
+
+  get appliedSeq(): number {
+    return this.applied;
+  }
+
+  /** Entries committed to the journal and not yet in the store. */
+  get backlog(): number {
+    return this.journal.lastSeq - this.applied;
+  }
+
+  /** Called after each journal commit. */
+  notify(): void {
+    if (this.stopped || this.running || this.timer !== null) return;
+    this.timer = setTimeout(() => void this.run(), this.options.delayMs);
+  }
+
+  /** Resolves true once the store holds everything up to `seq`, or false after `timeoutMs`. */
+  caughtUp(seq: number, timeoutMs: number): Promise<boolean> {
+    if (this.applied >= seq) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const waiter: Waiter = { seq, resolve };
+      this.waiters.push(waiter);
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(false);
+      }, timeoutMs);
+      waiter.resolve = (ok) => {
+        clearTimeout(timer);
+        resolve(ok);
+      };
+      this.notify();
+    });
+  }
+
+  /** Flush until the store holds everything committed so far (start-up replay, shutdown). */
+  async drain(): Promise<void> {
+    while (this.applied < this.journal.lastSeq) {
+      await this.flushBatch();
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  private async run(): Promise<void> {
+    this.timer = null;
+    if (this.running || this.stopped) return;
+    this.running = true;
+    try {
+      while (!this.stopped && this.applied < this.journal.lastSeq) {
+        await this.flushBatch();
+        this.failures = 0;
+        this.lastError = null;
+      }
+    } catch (error) {
+      this.failures += 1;
+      this.lastError = error instanceof Error ? error.message : String(error);
+      const ceiling = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** Math.min(this.failures, 16));
+      const delay = ceiling / 2 + Math.random() * (ceiling / 2);
+      this.running = false;
+      if (!this.stopped) this.timer = setTimeout(() => void this.run(), delay);
+      return;
+    }
+    this.running = false;
+  }
+
+  private async flushBatch(): Promise<void> {
+    const entries = this.journal.readAfter(this.applied, this.options.batchMax);
+    const last = entries[entries.length - 1];
+    if (last === undefined) return;
+    await this.store.apply(this.journalId, entries);
+    this.applied = last.seq;
+    this.rowsFlushed += entries.length;
+    this.batchesFlushed += 1;
+    this.lastLagMs = Math.max(0, Date.now() - (entries[0]?.event.at ?? Date.now()));
+    if (this.waiters.length > 0) {
+      const due = this.waiters.filter((w) => w.seq <= this.applied);
+      this.waiters = this.waiters.filter((w) => w.seq > this.applied);
+      for (const waiter of due) waiter.resolve(true);
+    }
+  }
+}
