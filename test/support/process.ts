@@ -1,0 +1,74 @@
+// Run `stampede serve` as a real child process, so tests can kill it with SIGKILL and start it again
+// on the same data dir.
+
+import type { Subprocess } from "bun";
+import { SECRETS } from "./harness.ts";
+
+const ROOT = new URL("../..", import.meta.url).pathname;
+
+export type ServerProcess = {
+  url: string;
+  port: number;
+  proc: Subprocess;
+  output(): string;
+  kill(signal?: NodeJS.Signals | number): Promise<number | null>;
+};
+
+/** A port nothing listens on now; the OS picks it, we release it and reuse the number. */
+export function freePort(): number {
+  const probe = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response() });
+  const port = probe.port as number;
+  probe.stop(true);
+  return port;
+}
+
+export async function waitReady(url: string, timeoutMs = 20_000, proc?: Subprocess): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (proc?.exitCode !== null && proc?.exitCode !== undefined) throw new Error(`server exited with ${proc.exitCode}`);
+    try {
+      const response = await fetch(`${url}/readyz`);
+      if (response.status === 200) return;
+    } catch {}
+    await Bun.sleep(50);
+  }
+  throw new Error(`server at ${url} not ready after ${timeoutMs} ms`);
+}
+
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const port = freePort();
+  let output = "";
+  const proc = Bun.spawn(["bun", "run", "src/main.ts", "serve"], {
+    cwd: ROOT,
+    env: {
+      ...process.env,
+      ...SECRETS,
+      PORT: String(port),
+      HOST: "127.0.0.1",
+      STAMPEDE_DATA_DIR: dataDir,
+      STAMPEDE_WORKERS: "1",
+      STAMPEDE_RATE_LIMIT_BUYER: "0",
+      STAMPEDE_RATE_LIMIT_ADDRESS: "0",
+      ...env,
+    },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) output += new TextDecoder().decode(chunk);
+  };
+  void collect(proc.stdout as ReadableStream<Uint8Array>);
+  void collect(proc.stderr as ReadableStream<Uint8Array>);
+  const url = `http://127.0.0.1:${port}`;
+  await waitReady(url, 20_000, proc);
+  return {
+    url,
+    port,
+    proc,
+    output: () => output,
+    async kill(signal = "SIGKILL") {
+      proc.kill(signal);
+      return proc.exited;
+    },
+  };
+}
