@@ -6,13 +6,13 @@ import { Elysia } from "elysia";
 import type { SaleGateway } from "../cluster/gateway.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
 import { docsPlugin } from "./docs.ts";
-import { type FieldError, ProblemError, problem } from "./problem.ts";
+import { type FieldError, ProblemError, overloaded, problem } from "./problem.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { buyerRoutes } from "./routes/buyer.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { publicRoutes } from "./routes/public.ts";
 import { webhookRoutes } from "./routes/webhook.ts";
-import { type HttpDeps, RequestGate } from "./request-gate.ts";
+import { type HttpDeps, ParseLimit, RequestGate } from "./request-gate.ts";
 
 export type AppOptions = HttpDeps & { version: string };
 
@@ -21,7 +21,7 @@ export { type HttpDeps } from "./request-gate.ts";
 export function createApp(options: AppOptions) {
   const gate = new RequestGate(options);
   return new Elysia({ name: "stampede" })
-    .onRequest(({ request, server }) => gate.check(request, server?.requestIP(request)?.address))
+    .onRequest(({ request, server }) => gate.check(request, () => server?.requestIP(request)?.address))
     .onParse(({ request }) => gate.parseJson(request))
     .onError(({ code, error }) => errorResponse(code, error))
     .use(docsPlugin({ title: "Stampede", version: options.version, description: DESCRIPTION }))
@@ -40,6 +40,9 @@ type ValidationIssue = { path?: string; message?: string; summary?: string };
 
 function errorResponse(code: string | number, error: unknown): Response {
   if (error instanceof ProblemError) return error.response;
+  if (error instanceof ParseLimit || (error as { cause?: unknown })?.cause instanceof ParseLimit) {
+    return problem(413, "payload_too_large", "The request body is too large.");
+  }
   switch (code) {
     case "VALIDATION": {
       const all = (error as { all?: ValidationIssue[] }).all ?? [];
@@ -54,6 +57,10 @@ function errorResponse(code: string | number, error: unknown): Response {
       return problem(422, "validation_failed", "The request does not match the schema.", { errors });
     }
     case "PARSE":
+      // Elysia wraps whatever the parser threw; a chunked body past its bound is too large, not malformed.
+      if ((error as { cause?: unknown })?.cause instanceof ParseLimit) {
+        return problem(413, "payload_too_large", (error as { cause: ParseLimit }).cause.message);
+      }
       return problem(400, "invalid_json", "The request body is not valid JSON.");
     case "NOT_FOUND":
       return problem(404, "not_found", "No such route.");
@@ -69,9 +76,8 @@ function errorResponse(code: string | number, error: unknown): Response {
       }
       const unavailable = error as { retryAfterSeconds?: number; message?: string };
       if (typeof unavailable?.retryAfterSeconds === "number") {
-        return problem(503, "overloaded", unavailable.message ?? "Unavailable.", {
-          headers: { "retry-after": String(unavailable.retryAfterSeconds) },
-        });
+        // Jittered (API.md), so that the clients shed together do not come back together.
+        return overloaded(unavailable.message ?? "Unavailable.", unavailable.retryAfterSeconds);
       }
       console.error(JSON.stringify({ level: "error", msg: "unhandled error", error: String(error) }));
       return problem(500, "internal_error", "An unexpected error occurred.");

@@ -45,7 +45,8 @@ export class RequestGate {
     return this.rawBodies.get(request);
   }
 
-  check(request: Request, peer: string | undefined): Response | undefined {
+  /** `peer` is asked for only when the address limit is on: looking it up costs on every request. */
+  check(request: Request, peer: () => string | undefined): Response | undefined {
     const url = request.url;
     const pathStart = url.indexOf("/", url.indexOf("//") + 2);
     const path = url.slice(pathStart, url.indexOf("?", pathStart) >>> 0);
@@ -59,7 +60,7 @@ export class RequestGate {
     }
     if (!path.startsWith("/v1/sales/")) return undefined;
     if (this.deps.addressLimits.enabled) {
-      const taken = this.deps.addressLimits.take(clientAddress(request, peer, this.deps.trustProxy));
+      const taken = this.deps.addressLimits.take(clientAddress(request, peer(), this.deps.trustProxy));
       if (!taken.ok) return rateLimited(taken.retryAfterSeconds, "this address");
     }
     // /v1/sales/:saleId/reservations[...] is the buyer's; /v1/sales/:saleId[/stream] is public.
@@ -76,10 +77,13 @@ export class RequestGate {
     const bytes = await request.arrayBuffer();
     const limit = request.url.endsWith("/codes") ? CODES_BODY_MAX_BYTES : BODY_MAX_BYTES;
     if (bytes.byteLength > limit) {
-      throw new ParseLimit();
+      throw new ParseLimit(limit);
     }
     const text = decoder.decode(bytes);
     this.rawBodies.set(request, text);
+    // No body at all (a DELETE, a bodyless POST) is not malformed JSON: the route's schema, if it
+    // has one, says what is missing. Null, not undefined, so Elysia's own parsers never run.
+    if (text.length === 0) return null;
     return JSON.parse(text);
   }
 }
@@ -87,6 +91,9 @@ export class RequestGate {
 /** A body past its bound when no Content-Length announced it (chunked); rendered as 413. */
 export class ParseLimit extends Error {
   readonly status = 413;
+  constructor(limitBytes: number) {
+    super(`Bodies are limited to ${limitBytes} bytes.`);
+  }
 }
 
 export function rateLimited(retryAfterSeconds: number, who: string): Response {
