@@ -114,7 +114,11 @@ export class SaleOwner implements SaleGateway {
     const ledger = this.ledgers.get(saleId);
     if (ledger === undefined) return { ok: false, refusal: "not_found", detail: `No sale ${saleId}.` };
     if (command.kind === "hold") this.admitHold();
-    const outcome = ledger.execute(command, this.now(), this.commit.pending);
+    const now = this.now();
+    // Holds past their time go first, so a unit whose hold just expired is never refused as sold out.
+    const due = ledger.nextExpiry();
+    if (due !== undefined && due <= now) ledger.expire(now, this.commit.pending);
+    const outcome = frozen(ledger.execute(command, now, this.commit.pending));
     this.options.metrics?.outcome(command.kind, outcome);
     // Wait even when nothing changed: an answer may rest on events still waiting for their commit.
     await this.commit.durable();
@@ -228,6 +232,15 @@ export class SaleOwner implements SaleGateway {
       this.commit.durable().catch(() => {});
     }
   }
+}
+
+/**
+ * The outcome as it is now: the answer goes out after the commit, and another command of the same
+ * tick (a release, a late payment) must not change what this one answers.
+ */
+function frozen(outcome: Outcome): Outcome {
+  if (!outcome.ok || !("reservation" in outcome)) return outcome;
+  return { ...outcome, reservation: { ...outcome.reservation } };
 }
 
 function defaultFatal(error: unknown): void {

@@ -266,7 +266,11 @@ export class SaleLedger {
     return expired;
   }
 
-  /** The earliest moment a live hold may expire, or undefined when none is live. */
+  /**
+   * No live hold expires before this moment; undefined when no hold is queued. Holds released or
+   * confirmed since they were queued still count until an expiry pass drops them, so the answer may
+   * be earlier than the first real expiry, never later.
+   */
   nextExpiry(): number | undefined {
     return this.state.expiries.peekKey();
   }
