@@ -6,16 +6,18 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createAdminCheck } from "./auth/admin-token.ts";
 import { createBuyerVerifier } from "./auth/buyer-token.ts";
-import { loadSecrets, type Secrets } from "./auth/secrets.ts";
+import { loadSecrets, type Secrets, secretProblems } from "./auth/secrets.ts";
 import { SaleOwner } from "./cluster/sale-owner.ts";
-import type { Config } from "./config.ts";
+import { type Config, ConfigError } from "./config.ts";
 import { createApp } from "./http/app.ts";
 import { CODES_BODY_MAX_BYTES } from "./http/request-gate.ts";
 import { TokenBuckets } from "./http/token-buckets.ts";
 import { Journal } from "./journal/journal.ts";
 import { startEventLoopLagMonitor } from "./metrics/lag.ts";
 import { ServerMetrics } from "./metrics/server-metrics.ts";
+import { FlusherThread } from "./store/flusher-thread.ts";
 import { openStore } from "./store/open-store.ts";
+import type { Store } from "./store/store.ts";
 import { VERSION } from "./version.ts";
 
 /** How long a stop waits for open connections before closing them. */
@@ -37,20 +39,50 @@ export type StartOptions = {
   clock?: () => number;
 };
 
+/**
+ * Open the system of record and bring its schema up to date. With DATABASE_URL, a failure here is
+ * the operator's to fix (address, credentials, permissions), so it is a ConfigError naming the
+ * variable; the embedded store failing is a runtime failure.
+ */
+export async function openMigratedStore(config: Pick<Config, "dataDir" | "databaseUrl">): Promise<Store> {
+  let store: Store | undefined;
+  try {
+    store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+    await store.migrate();
+    return store;
+  } catch (error) {
+    await store?.close().catch(() => {});
+    if (config.databaseUrl === undefined) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError(`the PostgreSQL store named by DATABASE_URL could not be opened or migrated: ${reason}`);
+  }
+}
+
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const env = options.env ?? process.env;
   mkdirSync(config.dataDir, { recursive: true });
   const { secrets, generated } = loadSecrets(config.dataDir, env);
   if (generated.length > 0) options.onGeneratedSecrets?.(secrets, generated);
+  // After printing: a generated secret must not go unseen because another one was refused.
+  const problems = secretProblems(secrets);
+  if (problems.length > 0) throw new ConfigError(`refusing to serve with weak secrets: ${problems.join("; ")}`);
 
-  const store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
-  await store.migrate();
+  const store = await openMigratedStore(config);
   const journal = new Journal(join(config.dataDir, "journal-0.db"), config.durability);
   const metrics = new ServerMetrics();
+  const journalId = "journal-0";
   const owner = new SaleOwner({
     journal,
     store,
-    journalId: "journal-0",
+    journalId,
+    // The store is written from its own thread, off the event loop that answers requests.
+    flusher: new FlusherThread({
+      journal,
+      durability: config.durability,
+      journalId,
+      dataDir: config.dataDir,
+      databaseUrl: config.databaseUrl,
+    }),
     metrics,
     journalBacklogMax: 5_000_000,
     ...(options.clock === undefined ? {} : { clock: options.clock }),

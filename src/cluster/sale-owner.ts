@@ -9,7 +9,7 @@ import { SaleLedger } from "../ledger/sale-ledger.ts";
 import type { Outcome, PaymentOutcome, SaleCommand, SaleEvent, SaleSpec } from "../ledger/types.ts";
 import { type PublicSaleView, adminSaleView, publicSaleView, reservationView } from "../ledger/views.ts";
 import type { ReservationQuery, Store } from "../store/store.ts";
-import { WriteBehind } from "../store/write-behind.ts";
+import { type Flusher, WriteBehind } from "../store/write-behind.ts";
 import type { CreateOutcome, SaleGateway } from "./gateway.ts";
 import { Unavailable } from "./gateway.ts";
 import type { OwnerMetrics } from "./owner-metrics.ts";
@@ -28,6 +28,8 @@ export type SaleOwnerOptions = {
   /** Past this many unflushed journal entries, new holds are refused with 503 (bounded backlog). */
   journalBacklogMax?: number;
   metrics?: OwnerMetrics;
+  /** Where the journal is flushed into the store; by default on this event loop. */
+  flusher?: Flusher;
   /** Called when a journal commit fails: memory holds decisions that are not durable. */
   fatal?: (error: unknown) => void;
 };
@@ -35,7 +37,7 @@ export type SaleOwnerOptions = {
 export class SaleOwner implements SaleGateway {
   private readonly ledgers = new Map<string, SaleLedger>();
   private readonly commit: GroupCommit;
-  readonly writeBehind: WriteBehind;
+  readonly writeBehind: Flusher;
   private readonly watchers: SaleWatchers;
   private readonly clock: () => number;
   private lastNow = 0;
@@ -44,7 +46,7 @@ export class SaleOwner implements SaleGateway {
 
   constructor(private readonly options: SaleOwnerOptions) {
     this.clock = options.clock ?? Date.now;
-    this.writeBehind = new WriteBehind(options.journal, options.store, options.journalId);
+    this.writeBehind = options.flusher ?? new WriteBehind(options.journal, options.store, options.journalId);
     this.watchers = new SaleWatchers((saleId) => {
       const ledger = this.ledgers.get(saleId);
       return ledger === undefined ? null : publicSaleView(ledger.state, this.now());
@@ -86,8 +88,8 @@ export class SaleOwner implements SaleGateway {
     if (this.expiryTimer !== null) clearInterval(this.expiryTimer);
     this.watchers.close();
     this.commit.commit();
-    this.writeBehind.stop();
     await this.writeBehind.drain();
+    await this.writeBehind.stop();
   }
 
   get saleCount(): number {

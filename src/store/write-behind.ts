@@ -20,7 +20,24 @@ export const WRITE_BEHIND_DEFAULTS: WriteBehindOptions = { batchMax: 10_000, del
 
 type Waiter = { seq: number; resolve: (caughtUp: boolean) => void };
 
-export class WriteBehind {
+/** What the sale owner needs of a flusher, whether it runs on the event loop or in its own thread. */
+export interface Flusher {
+  readonly appliedSeq: number;
+  readonly backlog: number;
+  readonly lastError: string | null;
+  readonly rowsFlushed: number;
+  readonly lastLagMs: number;
+  open(): Promise<void>;
+  notify(): void;
+  caughtUp(seq: number, timeoutMs: number): Promise<boolean>;
+  drain(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** The flusher's state after a batch or a failure, as a thread reports it to its owner. */
+export type FlusherProgress = { applied: number; rowsFlushed: number; lastLagMs: number; lastError: string | null };
+
+export class WriteBehind implements Flusher {
   private applied = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private running = false;
@@ -39,6 +56,10 @@ export class WriteBehind {
     private readonly store: Store,
     readonly journalId: string,
     private readonly options: WriteBehindOptions = WRITE_BEHIND_DEFAULTS,
+    /** The last committed sequence number; in a flusher thread it arrives by message. */
+    private readonly lastSeq: () => number = () => journal.lastSeq,
+    /** Called after every batch and every failure. */
+    private readonly progress: (state: FlusherProgress) => void = () => {},
   ) {}
 
   /** Read how far the store has applied this journal; call once before anything else. */
@@ -53,7 +74,7 @@ export class WriteBehind {
 
   /** Entries committed to the journal and not yet in the store. */
   get backlog(): number {
-    return this.journal.lastSeq - this.applied;
+    return this.lastSeq() - this.applied;
   }
 
   /** Called after each journal commit. */
@@ -82,12 +103,12 @@ export class WriteBehind {
 
   /** Flush until the store holds everything committed so far (start-up replay, shutdown). */
   async drain(): Promise<void> {
-    while (this.applied < this.journal.lastSeq) {
+    while (this.applied < this.lastSeq()) {
       await this.flushBatch();
     }
   }
 
-  stop(): void {
+  async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
@@ -98,7 +119,7 @@ export class WriteBehind {
     if (this.running || this.stopped) return;
     this.running = true;
     try {
-      while (!this.stopped && this.applied < this.journal.lastSeq) {
+      while (!this.stopped && this.applied < this.lastSeq()) {
         await this.flushBatch();
         this.failures = 0;
         this.lastError = null;
@@ -106,6 +127,7 @@ export class WriteBehind {
     } catch (error) {
       this.failures += 1;
       this.lastError = error instanceof Error ? error.message : String(error);
+      this.report();
       const ceiling = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** Math.min(this.failures, 16));
       const delay = ceiling / 2 + Math.random() * (ceiling / 2);
       this.running = false;
@@ -115,15 +137,22 @@ export class WriteBehind {
     this.running = false;
   }
 
+  private report(): void {
+    const { applied, rowsFlushed, lastLagMs, lastError } = this;
+    this.progress({ applied, rowsFlushed, lastLagMs, lastError });
+  }
+
   private async flushBatch(): Promise<void> {
     const entries = this.journal.readAfter(this.applied, this.options.batchMax);
     const last = entries[entries.length - 1];
     if (last === undefined) return;
     await this.store.apply(this.journalId, entries);
     this.applied = last.seq;
+    this.lastError = null;
     this.rowsFlushed += entries.length;
     this.batchesFlushed += 1;
     this.lastLagMs = Math.max(0, Date.now() - (entries[0]?.event.at ?? Date.now()));
+    this.report();
     if (this.waiters.length > 0) {
       const due = this.waiters.filter((w) => w.seq <= this.applied);
       this.waiters = this.waiters.filter((w) => w.seq > this.applied);
