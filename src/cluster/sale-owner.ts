@@ -43,6 +43,8 @@ export class SaleOwner implements SaleGateway {
   private lastNow = 0;
   private expiryTimer: ReturnType<typeof setInterval> | null = null;
   private state: "recovering" | "serving" | "draining" = "recovering";
+  /** Told which sales each commit changed (the cluster publishes their snapshots). */
+  onCommitted: (saleIds: Set<string>) => void = () => {};
 
   constructor(private readonly options: SaleOwnerOptions) {
     this.clock = options.clock ?? Date.now;
@@ -56,6 +58,9 @@ export class SaleOwner implements SaleGateway {
         options.metrics?.committed(events.length, commitMs);
         this.writeBehind.notify();
         this.watchers.changed(events);
+        const saleIds = new Set<string>();
+        for (const event of events) saleIds.add(event.saleId);
+        this.onCommitted(saleIds);
       },
       failed: (error) => (options.fatal ?? defaultFatal)(error),
     });
@@ -90,6 +95,10 @@ export class SaleOwner implements SaleGateway {
     this.commit.commit();
     await this.writeBehind.drain();
     await this.writeBehind.stop();
+  }
+
+  ownedSaleIds(): string[] {
+    return [...this.ledgers.keys()];
   }
 
   get saleCount(): number {

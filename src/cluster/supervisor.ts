@@ -1,0 +1,136 @@
+// The supervisor of `stampede serve`: migrates the store, drains every journal an earlier run left
+// into it, spawns the worker processes (the same executable, sharing the port with SO_REUSEPORT),
+// restarts a worker that dies (with backoff, and says so when it loops), and drains all of them on
+// SIGTERM. It serves no requests itself.
+
+import type { Subprocess } from "bun";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Config } from "../config.ts";
+import { Journal } from "../journal/journal.ts";
+import type { Store } from "../store/store.ts";
+import { WriteBehind } from "../store/write-behind.ts";
+
+export type SupervisorOptions = {
+  config: Config;
+  /** The serve command's own arguments, passed on to the workers. */
+  args: readonly string[];
+  store: Store;
+  log: (level: string, msg: string, fields?: Record<string, unknown>) => void;
+};
+
+const RESTART_MIN_MS = 100;
+const RESTART_MAX_MS = 5_000;
+/** More restarts than this within CRASH_LOOP_WINDOW_MS is reported as a crash loop. */
+const CRASH_LOOP_RESTARTS = 5;
+const CRASH_LOOP_WINDOW_MS = 60_000;
+/** How long workers get to drain on SIGTERM before they are killed. */
+const DRAIN_TIMEOUT_MS = 30_000;
+
+/** The command that starts this same program: the executable alone, or bun with the entry script. */
+export function selfCommand(): string[] {
+  const compiled = Bun.main.startsWith("/$bunfs/") || Bun.main.startsWith("B:/~BUN/");
+  return compiled ? [process.execPath] : [process.execPath, Bun.main];
+}
+
+/** Apply every journal in the data dir to the store, so workers start from a store that is current. */
+export async function drainJournals(config: Config, store: Store): Promise<number> {
+  let drained = 0;
+  for (const file of readdirSync(config.dataDir)) {
+    const match = /^journal-(\d+)\.db$/.exec(file);
+    if (match === null) continue;
+    const journal = new Journal(join(config.dataDir, file), config.durability);
+    try {
+      const writeBehind = new WriteBehind(journal, store, `journal-${match[1]}`);
+      await writeBehind.open();
+      drained += writeBehind.backlog;
+      await writeBehind.drain();
+    } finally {
+      journal.close();
+    }
+  }
+  return drained;
+}
+
+type WorkerSlot = { index: number; process: Subprocess | null; restarts: number[]; delayMs: number; startedAt: number };
+
+export class Supervisor {
+  private readonly slots: WorkerSlot[];
+  private readonly socketDir = mkdtempSync(join(tmpdir(), "stampede-"));
+  private stopping = false;
+
+  constructor(private readonly options: SupervisorOptions) {
+    this.slots = Array.from({ length: options.config.workers }, (_, index) => ({
+      index,
+      process: null,
+      restarts: [],
+      delayMs: RESTART_MIN_MS,
+      startedAt: 0,
+    }));
+  }
+
+  start(port: number): void {
+    for (const slot of this.slots) this.spawn(slot, port);
+  }
+
+  private spawn(slot: WorkerSlot, port: number): void {
+    const { config, args } = this.options;
+    slot.startedAt = Date.now();
+    const child = Bun.spawn([...selfCommand(), "serve", ...args], {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        STAMPEDE_WORKERS: String(config.workers),
+        STAMPEDE_WORKER_INDEX: String(slot.index),
+        STAMPEDE_SOCKET_DIR: this.socketDir,
+      },
+      // The worker watches its stdin: when the supervisor dies, even by SIGKILL, the pipe closes
+      // and the worker exits instead of serving on as an orphan.
+      stdin: "pipe",
+      stdout: "inherit",
+      stderr: "inherit",
+    });
+    slot.process = child;
+    void child.exited.then((code) => this.exited(slot, port, code));
+  }
+
+  private exited(slot: WorkerSlot, port: number, code: number | null): void {
+    slot.process = null;
+    if (this.stopping) return;
+    const now = Date.now();
+    // A worker that ran a while before dying starts over with the shortest delay.
+    if (now - slot.startedAt > CRASH_LOOP_WINDOW_MS) slot.delayMs = RESTART_MIN_MS;
+    slot.restarts = slot.restarts.filter((at) => now - at < CRASH_LOOP_WINDOW_MS);
+    slot.restarts.push(now);
+    const looping = slot.restarts.length > CRASH_LOOP_RESTARTS;
+    this.options.log(looping ? "error" : "warn", looping ? "worker crash loop" : "worker died", {
+      worker: slot.index,
+      code,
+      restartsInLastMinute: slot.restarts.length,
+      restartInMs: slot.delayMs,
+    });
+    setTimeout(() => {
+      if (!this.stopping) this.spawn(slot, port);
+    }, slot.delayMs);
+    slot.delayMs = Math.min(RESTART_MAX_MS, slot.delayMs * 2);
+  }
+
+  /** SIGTERM every worker and wait for them to drain, killing any that outlast the bound. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const running = this.slots.map((slot) => slot.process).filter((child): child is Subprocess => child !== null);
+    for (const child of running) child.kill("SIGTERM");
+    const timeout = setTimeout(() => {
+      for (const child of running) child.kill("SIGKILL");
+    }, DRAIN_TIMEOUT_MS);
+    await Promise.all(running.map((child) => child.exited));
+    clearTimeout(timeout);
+    rmSync(this.socketDir, { recursive: true, force: true });
+  }
+}
+
+/** Socket path of worker `index` inside the supervisor's socket dir. */
+export function workerSocketPath(socketDir: string, index: number): string {
+  return join(socketDir, `w${index}.sock`);
+}
