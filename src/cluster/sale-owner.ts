@@ -87,8 +87,15 @@ export class SaleOwner implements SaleGateway {
     this.expireDue();
   }
 
-  /** Stop taking commands, commit what was decided, flush the store. */
-  async stop(): Promise<void> {
+  private stopping: Promise<void> | null = null;
+
+  /** Stop taking commands, commit what was decided, flush the store. Safe to call twice. */
+  stop(): Promise<void> {
+    this.stopping ??= this.drainAndStop();
+    return this.stopping;
+  }
+
+  private async drainAndStop(): Promise<void> {
     this.state = "draining";
     if (this.expiryTimer !== null) clearInterval(this.expiryTimer);
     this.watchers.close();

@@ -57,10 +57,6 @@ function errorResponse(code: string | number, error: unknown): Response {
       return problem(422, "validation_failed", "The request does not match the schema.", { errors });
     }
     case "PARSE":
-      // Elysia wraps whatever the parser threw; a chunked body past its bound is too large, not malformed.
-      if ((error as { cause?: unknown })?.cause instanceof ParseLimit) {
-        return problem(413, "payload_too_large", (error as { cause: ParseLimit }).cause.message);
-      }
       return problem(400, "invalid_json", "The request body is not valid JSON.");
     case "NOT_FOUND":
       return problem(404, "not_found", "No such route.");

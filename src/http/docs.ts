@@ -84,7 +84,9 @@ export function docsPlugin(options: DocsOptions) {
         path: DOCS_PATH,
         specPath: SPEC_PATH,
         documentation: { info, components: { securitySchemes: SECURITY_SCHEMES } },
-        exclude: { paths: [DOCS_PATH, new RegExp(`^${ASSETS_PATH}/`)] },
+        // staticFile: false, or the plugin would drop every path with a dot in it, among them
+        // /v1/admin/sales/{saleId}/reservations.csv; the assets are excluded by their own path.
+        exclude: { staticFile: false, paths: [DOCS_PATH, new RegExp(`^${ASSETS_PATH}/`)] },
       }),
     )
     .get(DOCS_PATH, () => new Response(pageHtml, { headers: { "content-type": "text/html; charset=utf-8" } }), {

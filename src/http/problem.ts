@@ -76,9 +76,13 @@ export function refusalProblem(refusal: Refusal, detail: string): Response {
   return problem(REFUSAL_STATUS[refusal], refusal, detail);
 }
 
-/** A jittered Retry-After, so that shed clients do not come back in one wave. */
+/**
+ * A jittered Retry-After between half and one and a half times `base`, rounded up to whole seconds
+ * (at least 1), so that shed clients do not come back in one wave; rounding up keeps a base of 1
+ * jittered too (1 or 2 s).
+ */
 export function retryAfterSeconds(base: number): string {
-  return String(Math.max(1, Math.round(base * (0.5 + Math.random()))));
+  return String(Math.max(1, Math.ceil(base * (0.5 + Math.random()))));
 }
 
 export function overloaded(detail: string, baseSeconds = 1): Response {

@@ -84,8 +84,16 @@ export class RequestGate {
     // No body at all (a DELETE, a bodyless POST) is not malformed JSON: the route's schema, if it
     // has one, says what is missing. Null, not undefined, so Elysia's own parsers never run.
     if (text.length === 0) return null;
+    // JSON.parse makes "__proto__" an own key, but wherever the body is copied (Elysia's cleaning
+    // does) it becomes the prototype, supplying fields that validation takes for the client's own.
+    // The key may also be spelled with \u escapes, so those bodies take the slower path too.
+    if (text.includes("__proto__") || text.includes("\\u")) return JSON.parse(text, withoutProtoKeys);
     return JSON.parse(text);
   }
+}
+
+function withoutProtoKeys(key: string, value: unknown): unknown {
+  return key === "__proto__" ? undefined : value;
 }
 
 /** A body past its bound when no Content-Length announced it (chunked); rendered as 413. */

@@ -1,6 +1,7 @@
 // Request and response schemas of API.md, in Elysia's TypeBox. They validate input (422 with the
 // failing paths) and document every route in the OpenAPI document at /swagger/json.
 
+import { Type } from "@sinclair/typebox";
 import { t } from "elysia";
 
 /** Ids supplied by clients (API.md, Conventions). */
@@ -55,13 +56,16 @@ export const CodesBody = t.Object({
 
 export const HoldBody = t.Object({ itemId: Id, quantity: t.Integer({ minimum: 1, maximum: 100 }) });
 
+// Checked by hand with TypeBox's compiler, which does not coerce as Elysia does: Elysia's
+// `t.Integer` also admits a numeric string ("4900"), which would reach the ledger as a string and
+// never equal the reservation's amount. Plain TypeBox `Type.Integer` admits numbers only.
 export const WebhookBody = t.Object({
   eventId: t.String({ minLength: 1, maxLength: 256 }),
   paymentId: t.String({ minLength: 1, maxLength: 256 }),
   saleId: Id,
   reservationId: t.String({ minLength: 1, maxLength: 128 }),
   status: t.Union([t.Literal("succeeded"), t.Literal("failed")]),
-  amount: t.Integer({ minimum: 0, maximum: MONEY_MAX }),
+  amount: Type.Integer({ minimum: 0, maximum: MONEY_MAX }),
   currency: Currency,
 });
 
@@ -76,9 +80,14 @@ export const ReservationStatus = t.Union([
   t.Literal("expired"),
 ]);
 
+/** Most reservations one admin page holds. */
+export const RESERVATIONS_PAGE_MAX = 1000;
+
 export const ReservationListQuery = t.Object({
   status: t.Optional(ReservationStatus),
-  limit: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })),
+  // The bounds are checked by the route: Elysia checks them on a query value only after coercing
+  // the string, and its error then names no property, so the 422 could not say `/limit`.
+  limit: t.Optional(t.Integer({ description: `1..${RESERVATIONS_PAGE_MAX}, default 100` })),
   cursor: t.Optional(t.String({ minLength: 1, maxLength: 128 })),
 });
 

@@ -6,7 +6,7 @@ import type { Outcome, SalePatch, SaleSpec } from "../../ledger/types.ts";
 import { type AdminSaleView, reservationView } from "../../ledger/views.ts";
 import type { Reservation } from "../../ledger/types.ts";
 import { json } from "../json.ts";
-import { problem, refusalProblem } from "../problem.ts";
+import { ProblemError, problem, refusalProblem } from "../problem.ts";
 import type { HttpDeps } from "../request-gate.ts";
 import {
   AdminSale,
@@ -16,6 +16,7 @@ import {
   PatchSaleBody,
   PaymentListQuery,
   Problem,
+  RESERVATIONS_PAGE_MAX,
   ReservationListQuery,
   SaleParams,
   StockBody,
@@ -128,6 +129,13 @@ export function adminRoutes(deps: HttpDeps) {
         return afterCommand(params.saleId, await gateway.execute(params.saleId, { kind: "patch", patch }));
       },
       {
+        // Every field is optional, and Elysia turns a body that is no object (null, [], 0, "text")
+        // into {} before validating it: refuse those here, before that happens, not as an empty patch.
+        transform({ body }) {
+          if (typeof body !== "object" || body === null || Array.isArray(body)) {
+            throw new ProblemError(invalid("/", "The body must be a JSON object."));
+          }
+        },
         params: SaleParams,
         body: PatchSaleBody,
         response: { 200: AdminSale, 401: Problem, 404: Problem, 409: Problem, 422: Problem },
@@ -165,6 +173,9 @@ export function adminRoutes(deps: HttpDeps) {
     .get(
       "/sales/:saleId/reservations",
       async ({ params, query }) => {
+        if (query.limit !== undefined && (query.limit < 1 || query.limit > RESERVATIONS_PAGE_MAX)) {
+          return invalid("/limit", `limit must be 1..${RESERVATIONS_PAGE_MAX}.`);
+        }
         if ((await gateway.adminSale(params.saleId)) === null) return problem(404, "not_found", `No sale ${params.saleId}.`);
         const page = await gateway.storeReservations(params.saleId, {
           limit: query.limit ?? 100,
