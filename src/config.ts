@@ -2,7 +2,10 @@
 // wins over its variable. Anything wrong is a ConfigError: the command line prints its message on
 // one line and exits 2, with no stack trace for an operator's mistake.
 
+import { mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { connect } from "node:net";
 import { availableParallelism } from "node:os";
+import { join } from "node:path";
 import type { Durability } from "./journal/journal.ts";
 
 export class ConfigError extends Error {
@@ -104,8 +107,9 @@ export function loadConfig(args: readonly string[], env: Env): Config {
     throw new ConfigError(`${durability.name} must be "process" or "fsync", not "${durability.raw}"`);
   }
   const databaseUrl = get("database-url");
-  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\/[^\s]+$/.test(databaseUrl.raw)) {
-    throw new ConfigError(`${databaseUrl.name} must be a postgres:// URL`);
+  if (databaseUrl !== undefined && databaseHosts(databaseUrl.raw) === null) {
+    // Never echo the URL: it usually carries a password.
+    throw new ConfigError(`${databaseUrl.name} must look like postgres://user:password@host:5432/database`);
   }
   const buyer = get("rate-limit-buyer");
   const address = get("rate-limit-address");
@@ -123,4 +127,91 @@ export function loadConfig(args: readonly string[], env: Env): Config {
     jwtIssuer: env.STAMPEDE_JWT_ISSUER || undefined,
     jwtAudience: env.STAMPEDE_JWT_AUDIENCE || undefined,
   };
+}
+
+/** How long the start-up check waits for PostgreSQL to answer its first message. */
+const DATABASE_CONNECT_TIMEOUT_MS = 3_000;
+const POSTGRES_PORT_DEFAULT = 5432;
+
+type HostPort = { host: string; port: number };
+
+/**
+ * The hosts a postgres:// URL names (postgres.js accepts several, comma-separated), or null when
+ * the URL is malformed. An empty list means a Unix socket (`postgres://user@/db?host=/run/postgresql`).
+ */
+export function databaseHosts(url: string): HostPort[] | null {
+  const match = /^postgres(?:ql)?:\/\/(?:[^@/?#\s]*@)?([^/?#\s]*)(?:\/[^?#\s]*)?(?:\?([^#\s]*))?$/.exec(url);
+  if (match === null) return null;
+  const authority = match[1] ?? "";
+  if (authority === "") return new URLSearchParams(match[2] ?? "").has("host") ? [] : null;
+  const hosts: HostPort[] = [];
+  for (const part of authority.split(",")) {
+    const hostPort = /^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._%-]+)(?::(\d{1,5}))?$/.exec(part);
+    if (hostPort === null) return null;
+    const port = hostPort[2] === undefined ? POSTGRES_PORT_DEFAULT : Number(hostPort[2]);
+    if (port < 1 || port > 65535) return null;
+    hosts.push({ host: (hostPort[1] as string).replace(/^\[|\]$/g, ""), port });
+  }
+  return hosts;
+}
+
+/**
+ * PostgreSQL's SSLRequest message (length 8, code 80877103). Any PostgreSQL server or pooler answers
+ * it with one byte, "S" or "N", before asking for credentials, so it tells a live server from a
+ * closed port, a black hole or a proxy that accepts connections and then says nothing.
+ */
+const SSL_REQUEST = Buffer.from([0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f]);
+
+function postgresAnswers({ host, port }: HostPort, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host, port });
+    const finish = (error?: Error) => {
+      clearTimeout(timer);
+      socket.destroy();
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const timer = setTimeout(() => finish(new Error(`no PostgreSQL answer within ${timeoutMs} ms`)), timeoutMs);
+    socket.once("connect", () => socket.write(SSL_REQUEST));
+    socket.once("data", (data: Buffer) => {
+      const answer = String.fromCharCode(data[0] ?? 0);
+      finish(answer === "S" || answer === "N" ? undefined : new Error("the server there does not speak PostgreSQL"));
+    });
+    socket.once("error", (error: NodeJS.ErrnoException) => finish(new Error(error.code ?? error.message)));
+    socket.once("close", () => finish(new Error("connection closed without an answer")));
+  });
+}
+
+/**
+ * Checks at start that the places the configuration names are usable, so that an operator's mistake
+ * ends at once with one line and exit 2 instead of a stack trace or a long connect timeout later:
+ * the data dir can be created and written, and PostgreSQL (when DATABASE_URL is set) answers within
+ * a few seconds. Credentials and the schema are checked by the store's migrate.
+ */
+export async function checkStartup(config: Config): Promise<void> {
+  checkDataDirWritable(config.dataDir);
+  if (config.databaseUrl === undefined) return;
+  const hosts = databaseHosts(config.databaseUrl) ?? [];
+  if (hosts.length === 0) return;
+  try {
+    await Promise.any(hosts.map((hostPort) => postgresAnswers(hostPort, DATABASE_CONNECT_TIMEOUT_MS)));
+  } catch (error) {
+    const reasons = error instanceof AggregateError ? error.errors.map((e) => String((e as Error).message)) : [String(error)];
+    const where = hosts.map((h) => `${h.host}:${h.port}`).join(", ");
+    throw new ConfigError(`cannot reach PostgreSQL at ${where} (DATABASE_URL): ${reasons.join(", ")}`);
+  }
+}
+
+/** mkdir -p, then write and remove a probe file: permissions, read-only mounts, a file in the way. */
+export function checkDataDirWritable(dataDir: string): void {
+  const probe = join(dataDir, `.write-probe-${process.pid}`);
+  try {
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(probe, "");
+    rmSync(probe);
+  } catch (error) {
+    // Bun's message names the call and the path: "EACCES: permission denied, mkdir '/data'".
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new ConfigError(`data dir "${dataDir}" (--data-dir, STAMPEDE_DATA_DIR) is not writable: ${reason}`);
+  }
 }

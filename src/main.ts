@@ -1,13 +1,11 @@
 #!/usr/bin/env bun
-// The command line: `stampede serve | migrate | token --user <id> [--ttl 1h] | --help | --version`.
+// The command line: `stampede serve | migrate | token --user <id> [--ttl 1h] | healthcheck | --help | --version`.
 // Exit codes (API.md): 0 clean stop, 1 runtime failure, 2 bad usage or configuration.
 
-import { mkdirSync } from "node:fs";
 import { signBuyerToken } from "./auth/buyer-token.ts";
-import { loadSecrets, type Secrets } from "./auth/secrets.ts";
-import { ConfigError, type Config, SERVE_OPTIONS, loadConfig, parseFlags } from "./config.ts";
-import { startServer } from "./server.ts";
-import { openStore } from "./store/open-store.ts";
+import { loadSecrets, type Secrets, secretProblems } from "./auth/secrets.ts";
+import { ConfigError, type Config, SERVE_OPTIONS, checkStartup, loadConfig, parseFlags } from "./config.ts";
+import { openMigratedStore, startServer } from "./server.ts";
 import { VERSION } from "./version.ts";
 
 const HELP = `stampede ${VERSION}: flash-sale stock server
@@ -17,6 +15,8 @@ Usage:
   stampede migrate [flags]            create or upgrade the store's schema, then exit
   stampede token --user <id> [--ttl 1h] [--data-dir <dir>]
                                       print a buyer JWT signed with the configured secret
+  stampede healthcheck [--port <n>] [--host <addr>]
+                                      GET /healthz of a local server; exit 0 healthy, 1 not
   stampede --help | --version
 
 Flags of serve and migrate (a flag wins over its environment variable):
@@ -48,6 +48,7 @@ function printGenerated(secrets: Secrets, names: string[], dataDir: string): voi
 }
 
 async function serve(config: Config): Promise<void> {
+  await checkStartup(config);
   const server = await startServer(config, {
     onGeneratedSecrets: (secrets, names) => printGenerated(secrets, names, config.dataDir),
   });
@@ -71,9 +72,8 @@ async function serve(config: Config): Promise<void> {
 }
 
 async function migrate(config: Config): Promise<void> {
-  mkdirSync(config.dataDir, { recursive: true });
-  const store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
-  await store.migrate();
+  await checkStartup(config);
+  const store = await openMigratedStore(config);
   await store.close();
   log("info", "migrated", { store: store.dialect });
 }
@@ -93,6 +93,8 @@ function token(args: string[]): void {
   if (user === undefined || user.length === 0 || user.length > 256) throw new ConfigError("token needs --user <id>");
   const dataDir = flags.get("data-dir") ?? process.env.STAMPEDE_DATA_DIR ?? "./data";
   const { secrets } = loadSecrets(dataDir, process.env);
+  const problems = secretProblems(secrets);
+  if (problems.length > 0) throw new ConfigError(`refusing weak secrets: ${problems.join("; ")}`);
   if (secrets.jwtSecret === undefined) {
     throw new ConfigError("token signs with STAMPEDE_JWT_SECRET; with a public key, mint tokens with its private key");
   }
@@ -101,6 +103,32 @@ function token(args: string[]): void {
     ...(process.env.STAMPEDE_JWT_AUDIENCE ? { audience: process.env.STAMPEDE_JWT_AUDIENCE } : {}),
   };
   process.stdout.write(`${signBuyerToken(secrets.jwtSecret, user, parseTtl(flags.get("ttl") ?? "1h"), opts)}\n`);
+}
+
+/** How long `stampede healthcheck` waits for /healthz; container health checks have their own bound too. */
+const HEALTHCHECK_TIMEOUT_MS = 2_000;
+
+/**
+ * For a container's HEALTHCHECK where there is no curl (distroless): GET /healthz of the server on
+ * this machine, on PORT and HOST (or --port, --host). Exit 0 when it answers 200, 1 otherwise.
+ */
+async function healthcheck(args: string[]): Promise<void> {
+  const flags = parseFlags(args, ["port", "host"]);
+  const rawPort = flags.get("port") ?? process.env.PORT ?? "3000";
+  const port = Number(rawPort);
+  if (!/^\d{1,5}$/.test(rawPort) || port < 1 || port > 65535) throw new ConfigError(`healthcheck: bad port "${rawPort}"`);
+  // A server listening on every address answers on loopback; one bound to a single address only there.
+  const listening = process.env.HOST;
+  const host = flags.get("host") ?? (!listening || listening === "0.0.0.0" || listening === "::" ? "127.0.0.1" : listening);
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${port}/healthz`;
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(HEALTHCHECK_TIMEOUT_MS) });
+    if (response.status === 200) return;
+    process.stderr.write(`stampede: ${url} answered ${response.status}\n`);
+  } catch (error) {
+    process.stderr.write(`stampede: ${url}: ${error instanceof Error ? error.message : String(error)}\n`);
+  }
+  process.exit(1);
 }
 
 async function main(argv: string[]): Promise<void> {
@@ -112,6 +140,8 @@ async function main(argv: string[]): Promise<void> {
       return migrate(loadConfig(rest, process.env));
     case "token":
       return token(rest);
+    case "healthcheck":
+      return healthcheck(rest);
     case "--version":
     case "version":
       console.log(VERSION);
@@ -128,7 +158,8 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof ConfigError) {
-    process.stderr.write(`stampede: ${error.message}\n`);
+    // One line, whatever a wrapped driver message held.
+    process.stderr.write(`stampede: ${error.message.replace(/\s*\n\s*/g, " ")}\n`);
     process.exit(2);
   }
   log("fatal", "failed", { error: error instanceof Error ? error.message : String(error) });
