@@ -1,0 +1,243 @@
+// PostgreSQL as the system of record, through postgres.js. Three clients, so that no kind of work can
+// starve another: the flusher's single connection (one write-behind batch at a time), a pool for
+// recovery (appliedSeq, loadSales), and a small pool for operator reads (listings, CSV exports).
+// The batch is a few set-based statements in one transaction (apply-batch.ts), recovery reads whole
+// table slices per sale (load-sale.ts), listings go through drizzle's query builder.
+
+import { and, asc, eq, gt, inArray, isNotNull } from "drizzle-orm";
+import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
+import { migrate } from "drizzle-orm/postgres-js/migrator";
+import postgres from "postgres";
+import type { JournalEntry } from "../../journal/journal.ts";
+import type { SaleSnapshot } from "../../ledger/restore.ts";
+import type { Payment, PaymentOutcome, Reservation } from "../../ledger/types.ts";
+import { migrationsFolder } from "../migrations-folder.ts";
+import type { ReservationPage, ReservationQuery, Store } from "../store.ts";
+import { FoldedBatch, type StoreSql, batchStatements } from "./apply-batch.ts";
+import { loadSale } from "./load-sale.ts";
+import * as schema from "./schema.ts";
+
+/** Key of the session advisory lock that serializes migrations across processes ("STMP"). */
+const MIGRATION_LOCK_KEY = 0x53544d50;
+
+/** A batch still unfinished after this long is abandoned: its connection is dropped, the batch retried. */
+const APPLY_TIMEOUT_MS = 60_000;
+
+export type PostgresStoreOptions = {
+  /** Connections for recovery's parallel selects. */
+  recoveryConnectionsMax?: number;
+  /** Connections for operator reads. */
+  readConnectionsMax?: number;
+  /** Seconds to wait for a connection; short, so that an outage turns into a retry, not a hang. */
+  connectTimeoutSeconds?: number;
+};
+
+// Times, money and counts are int8 columns, which postgres.js returns as strings by default.
+const int8AsNumber = { to: 20, from: [20], serialize: (value: number) => String(value), parse: (value: string) => Number(value) };
+
+function connect(url: string, max: number, connectTimeoutSeconds: number, name: string, settings: Record<string, string> = {}): StoreSql {
+  return postgres(url, {
+    max,
+    connect_timeout: connectTimeoutSeconds,
+    // Idle connections are closed, so one silently broken by an outage is not kept for long;
+    // postgres.js opens a fresh one on the next query.
+    idle_timeout: 30,
+    onnotice: () => {},
+    types: { int8: int8AsNumber },
+    connection: { application_name: name, ...settings },
+  });
+}
+
+type ReservationRow = typeof schema.reservations.$inferSelect;
+
+function toReservation(row: ReservationRow, codes: string[]): Reservation {
+  return {
+    id: row.id,
+    saleId: row.saleId,
+    itemId: row.itemId,
+    userId: row.userId,
+    quantity: row.quantity,
+    status: row.status,
+    amount: row.amount,
+    currency: row.currency,
+    createdAt: row.createdAt,
+    expiresAt: row.expiresAt,
+    endedAt: row.endedAt,
+    codes,
+    paymentId: row.paymentId,
+  };
+}
+
+export class PostgresStore implements Store {
+  readonly dialect = "postgres" as const;
+  private readonly recovery: StoreSql;
+  private readonly read: StoreSql;
+  private readonly db: PostgresJsDatabase<typeof schema>;
+  private readonly connectTimeoutSeconds: number;
+  /** The flusher's client; replaced by a fresh one after any failed batch (see applyOnce). */
+  private flusher: StoreSql | null = null;
+  /** Batches run one after another, never interleaved on the flusher's connection. */
+  private applying: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly url: string,
+    options: PostgresStoreOptions = {},
+  ) {
+    this.connectTimeoutSeconds = options.connectTimeoutSeconds ?? 5;
+    // postgres.js connects lazily: a database that is down fails the first query (which the flusher
+    // retries), never the constructor.
+    this.recovery = connect(url, options.recoveryConnectionsMax ?? 4, this.connectTimeoutSeconds, "stampede-recovery");
+    this.read = connect(url, options.readConnectionsMax ?? 2, this.connectTimeoutSeconds, "stampede-reads");
+    this.db = drizzle({ client: this.read, schema });
+  }
+
+  async migrate(): Promise<void> {
+    // A session advisory lock lives on one connection, so the migration runs on a pool of exactly
+    // one: every process that starts at once waits here, and the later ones find nothing to do.
+    const client = connect(this.url, 1, this.connectTimeoutSeconds, "stampede-migrate");
+    try {
+      await client`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
+      await migrate(drizzle({ client }), { migrationsFolder: migrationsFolder("postgres") });
+      await client`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`;
+    } finally {
+      // Ending the session also releases the lock should the migration have failed.
+      await client.end({ timeout: 5 });
+    }
+  }
+
+  async appliedSeq(journalId: string): Promise<number> {
+    const rows = await this.recovery`SELECT seq FROM journal_progress WHERE journal_id = ${journalId}`;
+    return (rows[0]?.seq as number | undefined) ?? 0;
+  }
+
+  apply(journalId: string, entries: readonly JournalEntry[]): Promise<void> {
+    if (entries.length === 0) return Promise.resolve();
+    const run = this.applying.then(() => this.applyOnce(journalId, entries));
+    this.applying = run.catch(() => {});
+    return run;
+  }
+
+  /**
+   * One batch, with a fresh client after any failure. postgres.js 3.4.9 mishandles a connection that
+   * dies inside a transaction (porsager/postgres#1208, #1186, #1215): sql.begin() then writes its own
+   * ROLLBACK to the dead socket, an uncaught TypeError, and the reused connection can hang. So the
+   * transaction is BEGIN/COMMIT on a reserved connection (its queued statements never move to
+   * another connection, where they would run outside the transaction), nothing more is sent on it
+   * once anything failed, and the whole client is thrown away: the retry starts on a new connection.
+   */
+  private async applyOnce(journalId: string, entries: readonly JournalEntry[]): Promise<void> {
+    // idle_in_transaction_session_timeout: should this process lose its connection in a way the
+    // server does not notice, the server still ends the transaction and frees the progress row.
+    this.flusher ??= connect(this.url, 1, this.connectTimeoutSeconds, "stampede-flusher", {
+      idle_in_transaction_session_timeout: String(APPLY_TIMEOUT_MS),
+    });
+    const client = this.flusher;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const abandoned = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`a store batch took over ${APPLY_TIMEOUT_MS} ms`)), APPLY_TIMEOUT_MS);
+    });
+    try {
+      await Promise.race([applyBatch(client, journalId, entries), abandoned]);
+    } catch (error) {
+      if (this.flusher === client) this.flusher = null;
+      client.end({ timeout: 0 }).catch(() => {});
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  async loadSales(owns: (saleId: string) => boolean): Promise<SaleSnapshot[]> {
+    const sales = await this.recovery`
+      SELECT id, name, starts_at, ends_at, hold_seconds, limit_per_user, paused, created_at FROM sales ORDER BY id`;
+    const snapshots: SaleSnapshot[] = [];
+    for (const sale of sales) {
+      if (!owns(sale.id)) continue;
+      const { id, name, starts_at, ends_at, hold_seconds, limit_per_user, paused, created_at } = sale;
+      snapshots.push(
+        await loadSale(this.recovery, {
+          id,
+          name,
+          startsAt: starts_at,
+          endsAt: ends_at,
+          holdSeconds: hold_seconds,
+          limitPerUser: limit_per_user,
+          paused,
+          createdAt: created_at,
+        }),
+      );
+    }
+    return snapshots;
+  }
+
+  async listReservations(saleId: string, query: ReservationQuery): Promise<ReservationPage> {
+    const { reservations, codes } = schema;
+    const conditions = [eq(reservations.saleId, saleId)];
+    if (query.status !== undefined) conditions.push(eq(reservations.status, query.status));
+    if (query.cursor !== undefined) conditions.push(gt(reservations.id, query.cursor));
+    const rows = await this.db
+      .select()
+      .from(reservations)
+      .where(and(...conditions))
+      .orderBy(asc(reservations.id))
+      .limit(query.limit + 1);
+    const page = rows.slice(0, query.limit);
+    const codesByReservation = new Map<string, string[]>();
+    const ids = page.filter((row) => row.status === "confirmed").map((row) => row.id);
+    if (ids.length > 0) {
+      const codeRows = await this.db
+        .select({ reservationId: codes.reservationId, code: codes.code })
+        .from(codes)
+        .where(and(eq(codes.saleId, saleId), isNotNull(codes.reservationId), inArray(codes.reservationId, ids)))
+        .orderBy(asc(codes.ordinal));
+      for (const row of codeRows) {
+        const id = row.reservationId as string;
+        codesByReservation.set(id, [...(codesByReservation.get(id) ?? []), row.code]);
+      }
+    }
+    return {
+      reservations: page.map((row) => toReservation(row, codesByReservation.get(row.id) ?? [])),
+      nextCursor: rows.length > query.limit ? (page[page.length - 1]?.id ?? null) : null,
+    };
+  }
+
+  async listPayments(saleId: string, outcome?: PaymentOutcome): Promise<Payment[]> {
+    const { payments } = schema;
+    const conditions = [eq(payments.saleId, saleId)];
+    if (outcome !== undefined) conditions.push(eq(payments.outcome, outcome));
+    const rows = await this.db
+      .select()
+      .from(payments)
+      .where(and(...conditions))
+      .orderBy(asc(payments.receivedAt), asc(payments.eventId));
+    return rows.map((row) => ({ ...row, outcome: row.outcome as PaymentOutcome }));
+  }
+
+  async close(): Promise<void> {
+    await this.applying;
+    await Promise.all([this.flusher?.end({ timeout: 5 }), this.recovery.end({ timeout: 5 }), this.read.end({ timeout: 5 })]);
+  }
+}
+
+/** The batch's transaction on a reserved connection, every statement pipelined (see applyOnce). */
+async function applyBatch(client: StoreSql, journalId: string, entries: readonly JournalEntry[]): Promise<void> {
+  const last = entries[entries.length - 1];
+  if (last === undefined) return;
+  const tx = await client.reserve();
+  // Lock this journal's progress row for the whole transaction: a second flusher of the same
+  // journal (a restarted worker racing an old one) waits here, then skips what this one wrote.
+  const [, , progress] = await Promise.all([
+    tx`BEGIN`,
+    tx`INSERT INTO journal_progress (journal_id, seq) VALUES (${journalId}, 0) ON CONFLICT (journal_id) DO NOTHING`,
+    tx`SELECT seq FROM journal_progress WHERE journal_id = ${journalId} FOR UPDATE`,
+  ]);
+  const appliedSeq = (progress[0]?.seq as number | undefined) ?? 0;
+  const batch = new FoldedBatch();
+  for (const entry of entries) if (entry.seq > appliedSeq) batch.add(entry.event);
+  // Sent back to back, run in order. Should one fail, PostgreSQL refuses the rest of the transaction
+  // and turns its COMMIT into a rollback, and the rejection reaches the caller.
+  const statements = last.seq > appliedSeq ? batchStatements(tx, batch) : [];
+  if (last.seq > appliedSeq) statements.push(tx`UPDATE journal_progress SET seq = ${last.seq} WHERE journal_id = ${journalId}`);
+  await Promise.all([...statements, tx`COMMIT`]);
+  tx.release();
+}

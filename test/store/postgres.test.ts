@@ -1,0 +1,36 @@
+// The PostgreSQL store against the Store conformance suite, in a database of its own created for
+// this run and dropped afterwards. Every store of the suite shares that database (and migrates it
+// again, which must be a no-op), so the suite's ids never repeat. Plus what only PostgreSQL has:
+// migrations that several processes start at once.
+
+import { afterAll, beforeAll, expect, test } from "bun:test";
+import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
+import { createTestDatabase, type TestDatabase } from "../postgres/test-database.ts";
+import { runStoreSuite } from "./store-suite.ts";
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database?.drop();
+});
+
+test("migrations started by several stores at once run once and leave one schema", async () => {
+  const stores = Array.from({ length: 4 }, () => new PostgresStore(database.url));
+  try {
+    await Promise.all(stores.map((store) => store.migrate()));
+  } finally {
+    await Promise.all(stores.map((store) => store.close()));
+  }
+  const applied = await database.sql`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`;
+  expect(applied[0]?.n).toBe(1);
+  const tables = await database.sql`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`;
+  expect(tables.map((t) => t.tablename)).toEqual(["codes", "items", "journal_progress", "payments", "reservations", "sales"]);
+});
+
+runStoreSuite("postgres", async () => {
+  const store = new PostgresStore(database.url);
+  await store.migrate();
+  return store;
+});
