@@ -10,12 +10,13 @@ import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import type { JournalEntry } from "../../journal/journal.ts";
 import type { SaleSnapshot } from "../../ledger/restore.ts";
-import type { Payment, PaymentOutcome, Reservation } from "../../ledger/types.ts";
+import type { Payment, PaymentOutcome } from "../../ledger/types.ts";
 import { migrationsFolder } from "../migrations-folder.ts";
 import type { ReservationPage, ReservationQuery, Store } from "../store.ts";
 import { FoldedBatch, type StoreSql, batchStatements } from "./apply-batch.ts";
 import { loadSale } from "./load-sale.ts";
 import * as schema from "./schema.ts";
+import { toReservation } from "../reservation-row.ts";
 
 /** Key of the session advisory lock that serializes migrations across processes ("STMP"). */
 const MIGRATION_LOCK_KEY = 0x53544d50;
@@ -48,25 +49,6 @@ function connect(url: string, max: number, connectTimeoutSeconds: number, name: 
   });
 }
 
-type ReservationRow = typeof schema.reservations.$inferSelect;
-
-function toReservation(row: ReservationRow, codes: string[]): Reservation {
-  return {
-    id: row.id,
-    saleId: row.saleId,
-    itemId: row.itemId,
-    userId: row.userId,
-    quantity: row.quantity,
-    status: row.status,
-    amount: row.amount,
-    currency: row.currency,
-    createdAt: row.createdAt,
-    expiresAt: row.expiresAt,
-    endedAt: row.endedAt,
-    codes,
-    paymentId: row.paymentId,
-  };
-}
 
 export class PostgresStore implements Store {
   readonly dialect = "postgres" as const;

@@ -8,31 +8,13 @@ import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
 import { migrate } from "drizzle-orm/bun-sqlite/migrator";
 import type { JournalEntry } from "../../journal/journal.ts";
 import type { SaleSnapshot } from "../../ledger/restore.ts";
-import type { Payment, PaymentOutcome, Reservation } from "../../ledger/types.ts";
+import type { Payment, PaymentOutcome } from "../../ledger/types.ts";
 import { migrationsFolder } from "../migrations-folder.ts";
 import type { ReservationPage, ReservationQuery, Store } from "../store.ts";
 import { prepareApply } from "./apply-batch.ts";
 import * as schema from "./schema.ts";
+import { toReservation } from "../reservation-row.ts";
 
-type ReservationRow = typeof schema.reservations.$inferSelect;
-
-function toReservation(row: ReservationRow, codes: string[]): Reservation {
-  return {
-    id: row.id,
-    saleId: row.saleId,
-    itemId: row.itemId,
-    userId: row.userId,
-    quantity: row.quantity,
-    status: row.status,
-    amount: row.amount,
-    currency: row.currency,
-    createdAt: row.createdAt,
-    expiresAt: row.expiresAt,
-    endedAt: row.endedAt,
-    codes,
-    paymentId: row.paymentId,
-  };
-}
 
 export class SqliteStore implements Store {
   readonly dialect = "sqlite" as const;
