@@ -5,6 +5,7 @@
 import { signBuyerToken } from "./auth/buyer-token.ts";
 import { loadSecrets, type Secrets, secretProblems } from "./auth/secrets.ts";
 import { ConfigError, type Config, SERVE_OPTIONS, checkStartup, loadConfig, parseFlags } from "./config.ts";
+import { Supervisor, drainJournals } from "./cluster/supervisor.ts";
 import { openMigratedStore, startServer } from "./server.ts";
 import { VERSION } from "./version.ts";
 
@@ -47,28 +48,89 @@ function printGenerated(secrets: Secrets, names: string[], dataDir: string): voi
   for (const name of names) process.stderr.write(`  ${name}=${values[name] ?? "(set)"}\n`);
 }
 
+/**
+ * `stampede serve`: the supervisor. It generates secrets once, migrates the store and drains the
+ * journals of an earlier run, then starts the workers, which do the serving.
+ */
 async function serve(config: Config): Promise<void> {
+  const workerIndex = process.env.STAMPEDE_WORKER_INDEX;
+  if (workerIndex !== undefined) return serveAsWorker(config, Number(workerIndex));
   await checkStartup(config);
-  const server = await startServer(config, {
-    onGeneratedSecrets: (secrets, names) => printGenerated(secrets, names, config.dataDir),
+  const { secrets, generated } = loadSecrets(config.dataDir, process.env);
+  if (generated.length > 0) printGenerated(secrets, generated, config.dataDir);
+  const problems = secretProblems(secrets);
+  if (problems.length > 0) throw new ConfigError(`refusing to serve with weak secrets: ${problems.join("; ")}`);
+  const store = await openMigratedStore(config);
+  const drained = await drainJournals(config, store);
+  await store.close();
+  const port = claimPort(config);
+  const supervisor = new Supervisor({ config, log });
+  supervisor.start(port);
+  const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
+  log("info", "serving", {
+    url: `http://${host}:${port}`,
+    workers: config.workers,
+    dataDir: config.dataDir,
+    store: config.databaseUrl ? "postgres" : "sqlite",
+    journalEventsReplayed: drained,
   });
-  log("info", "serving", { url: server.url, dataDir: config.dataDir, store: config.databaseUrl ? "postgres" : "sqlite" });
+  onStopSignal(async () => {
+    await supervisor.stop();
+  });
+}
+
+/**
+ * Check that the port is free (workers share it with SO_REUSEPORT, which would otherwise let a
+ * stale server take part of the traffic unnoticed) and turn port 0 into a real one.
+ */
+function claimPort(config: Config): number {
+  try {
+    const probe = Bun.serve({ port: config.port, hostname: config.host, reusePort: false, fetch: () => new Response() });
+    const port = probe.port as number;
+    probe.stop(true);
+    return port;
+  } catch (error) {
+    throw new ConfigError(`cannot listen on ${config.host}:${config.port}: ${error instanceof Error ? error.message : error}`);
+  }
+}
+
+/** One worker of the cluster: owns the sales that hash to it and serves the shared port. */
+async function serveAsWorker(config: Config, index: number): Promise<void> {
+  const socketDir = process.env.STAMPEDE_SOCKET_DIR;
+  if (!Number.isInteger(index) || index < 0 || index >= config.workers || socketDir === undefined) {
+    throw new ConfigError("STAMPEDE_WORKER_INDEX is set by the supervisor only");
+  }
+  const server = await startServer(config, { cluster: { index, workers: config.workers, socketDir } });
+  log("info", "worker serving", { worker: index, pid: process.pid });
+  // The supervisor holds our stdin open; when it dies, even by SIGKILL, the pipe closes and this
+  // worker must not serve on as an orphan. What it acknowledged is in its journal already.
+  void (async () => {
+    const reader = Bun.stdin.stream().getReader();
+    while (!(await reader.read()).done) {}
+    log("warn", "supervisor gone; worker exits", { worker: index });
+    process.exit(1);
+  })();
+  // Ctrl-C reaches the whole process group; the supervisor turns it into an orderly SIGTERM.
+  process.on("SIGINT", () => {});
+  onStopSignal(() => server.stop(), ["SIGTERM"]);
+}
+
+function onStopSignal(stop: () => Promise<void>, signals: NodeJS.Signals[] = ["SIGTERM", "SIGINT"]): void {
   let stopping = false;
-  const stop = async (signal: string) => {
+  const handle = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    log("info", "draining", { signal });
+    log("info", "draining", { signal, pid: process.pid });
     try {
-      await server.stop();
-      log("info", "stopped");
+      await stop();
+      log("info", "stopped", { pid: process.pid });
       process.exit(0);
     } catch (error) {
       log("error", "stop failed", { error: String(error) });
       process.exit(1);
     }
   };
-  process.on("SIGTERM", () => void stop("SIGTERM"));
-  process.on("SIGINT", () => void stop("SIGINT"));
+  for (const signal of signals) process.on(signal, () => void handle(signal));
 }
 
 async function migrate(config: Config): Promise<void> {

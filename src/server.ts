@@ -9,6 +9,7 @@ import { createBuyerVerifier } from "./auth/buyer-token.ts";
 import { loadSecrets, type Secrets, secretProblems } from "./auth/secrets.ts";
 import { SaleOwner } from "./cluster/sale-owner.ts";
 import { type Config, ConfigError } from "./config.ts";
+import { Admission } from "./http/admission.ts";
 import { createApp } from "./http/app.ts";
 import { CODES_BODY_MAX_BYTES } from "./http/request-gate.ts";
 import { TokenBuckets } from "./http/token-buckets.ts";
@@ -17,6 +18,10 @@ import { startEventLoopLagMonitor } from "./metrics/lag.ts";
 import { ServerMetrics } from "./metrics/server-metrics.ts";
 import { FlusherThread } from "./store/flusher-thread.ts";
 import { openStore } from "./store/open-store.ts";
+import { ClusterGateway } from "./cluster/cluster-gateway.ts";
+import { ownerOf } from "./cluster/ownership.ts";
+import { workerSocketPath } from "./cluster/supervisor.ts";
+import { renderSnapshots } from "./metrics/exposition.ts";
 import type { Store } from "./store/store.ts";
 import { VERSION } from "./version.ts";
 
@@ -37,6 +42,8 @@ export type StartOptions = {
   /** Called with the names of secrets generated on this start, to print them once. */
   onGeneratedSecrets?: (secrets: Secrets, names: string[]) => void;
   clock?: () => number;
+  /** Set when this process is worker `index` of a cluster started by the supervisor. */
+  cluster?: { index: number; workers: number; socketDir: string };
 };
 
 /**
@@ -67,14 +74,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const problems = secretProblems(secrets);
   if (problems.length > 0) throw new ConfigError(`refusing to serve with weak secrets: ${problems.join("; ")}`);
 
-  const store = await openMigratedStore(config);
-  const journal = new Journal(join(config.dataDir, "journal-0.db"), config.durability);
+  const cluster = options.cluster;
+  // In a cluster the supervisor has migrated the store; workers never migrate concurrently.
+  const store = cluster === undefined ? await openMigratedStore(config) : openStore(config);
+  const journalId = `journal-${cluster?.index ?? 0}`;
+  const journal = new Journal(join(config.dataDir, `${journalId}.db`), config.durability);
   const metrics = new ServerMetrics();
-  const journalId = "journal-0";
   const owner = new SaleOwner({
     journal,
     store,
     journalId,
+    ...(cluster === undefined ? {} : { owns: (saleId: string) => ownerOf(saleId, cluster.workers) === cluster.index }),
     // The store is written from its own thread, off the event loop that answers requests.
     flusher: new FlusherThread({
       journal,
@@ -88,14 +98,27 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   metrics.watch(owner);
+  // Peers connect while this worker recovers; commands for its sales get 503 until it serves.
+  const gateway =
+    cluster === undefined
+      ? null
+      : new ClusterGateway({
+          index: cluster.index,
+          workers: cluster.workers,
+          socketPath: (index) => workerSocketPath(cluster.socketDir, index),
+          local: owner,
+          metricsSnapshot: () => metrics.registry.snapshot(),
+        });
   await owner.start();
   const lag = startEventLoopLagMonitor(metrics.eventLoopLag, 100);
 
   const buyerLimits = new TokenBuckets(config.rateLimitBuyer, config.rateLimitBuyer * 2);
   const addressLimits = new TokenBuckets(config.rateLimitAddress, config.rateLimitAddress * 2);
+  const admission = new Admission({ lagSeconds: () => lag.lagSeconds, pendingEvents: () => owner.pendingEvents });
   const app = createApp({
     version: VERSION,
-    gateway: owner,
+    gateway: gateway ?? owner,
+    ...(gateway === null ? {} : { renderMetrics: async () => renderSnapshots(await gateway.metricsSnapshots()) }),
     buyer: createBuyerVerifier({
       ...(secrets.jwtSecret === undefined ? {} : { secret: secrets.jwtSecret }),
       ...(secrets.jwtPublicKey === undefined ? {} : { publicKeyPem: secrets.jwtPublicKey }),
@@ -106,6 +129,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     webhookSecret: secrets.webhookSecret,
     buyerLimits,
     addressLimits,
+    admission,
     trustProxy: config.trustProxy,
     metrics,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
@@ -113,9 +137,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   app.listen({
     port: config.port,
     hostname: config.host,
-    // One process per port until the cluster shares it: a second server must fail to bind, not
-    // silently take a share of the traffic.
-    reusePort: false,
+    // Workers of a cluster share the port through SO_REUSEPORT; a lone server must fail to bind
+    // a taken port rather than silently take a share of another server's traffic.
+    reusePort: cluster !== undefined,
     maxRequestBodySize: CODES_BODY_MAX_BYTES,
   });
   const server = app.server;
@@ -132,10 +156,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       stopping ??= (async () => {
         // Stop accepting; requests in flight are answered. Streams (SSE) never end by themselves,
         // so after a bound the remaining connections are closed.
+        admission.close(); // ends the event streams, which would otherwise hold the stop for STOP_GRACE_MS
         const graceful = server.stop(false);
         const bound = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), STOP_GRACE_MS).unref());
         if ((await Promise.race([graceful, bound])) === "timeout") await server.stop(true);
         await owner.stop();
+        gateway?.stop();
         lag.stop();
         buyerLimits.close();
         addressLimits.close();

@@ -91,11 +91,34 @@ describe("buyer tokens (HS256)", () => {
 
   test("sub must be a reasonable string", () => {
     const exp = nowSeconds() + 3600;
-    for (const sub of [42, "", "a".repeat(257), "bad\nid", "bad\u0000id", ["x"]]) {
+    // Lone surrogates would come back from the store as U+FFFD (another buyer); bidi overrides spoof ids.
+    for (const sub of [42, "", "a".repeat(257), "bad\nid", "bad\u0000id", ["x"], "a\ud800", "\udc00a", "\u202eecila", "a\u2066b"]) {
       expect(verify(bearer(handMadeHs256({ alg: "HS256" }, { sub, exp }, secret)))).toBeNull();
     }
     expect(verify(bearer(handMadeHs256({ alg: "HS256" }, { exp }, secret)))).toBeNull();
     expect(verify(bearer(handMadeHs256({ alg: "HS256" }, { sub: "a".repeat(256), exp }, secret)))).toBe("a".repeat(256));
+  });
+
+  test("an exp that never comes (Infinity) is refused, a far one is not", () => {
+    const raw = (payload: string) => {
+      const input = `${b64({ alg: "HS256" })}.${Buffer.from(payload).toString("base64url")}`;
+      return `${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`;
+    };
+    expect(verify(bearer(raw('{"sub":"u","exp":1e309}')))).toBeNull();
+    expect(verify(bearer(raw(`{"sub":"u","exp":${nowSeconds() + 86_400 * 365}}`)))).toBe("u");
+  });
+
+  test("a token issued in the future beyond the clock tolerance is refused", () => {
+    const now = nowSeconds();
+    expect(verify(bearer(handMadeHs256({ alg: "HS256" }, { sub: "u", exp: now + 7200, iat: now + 3600 }, secret)))).toBeNull();
+    expect(verify(bearer(handMadeHs256({ alg: "HS256" }, { sub: "u", exp: now + 7200, iat: now + 10 }, secret)))).toBe("u");
+  });
+
+  test("a sub hidden under __proto__ is no sub, and crit extensions are refused", () => {
+    const exp = nowSeconds() + 3600;
+    const input = `${b64({ alg: "HS256" })}.${Buffer.from(`{"exp":${exp},"__proto__":{"sub":"alice"}}`).toString("base64url")}`;
+    expect(verify(bearer(`${input}.${createHmac("sha256", secret).update(input).digest("base64url")}`))).toBeNull();
+    expect(verify(bearer(handMadeHs256({ alg: "HS256", crit: ["x-ext"], "x-ext": 1 }, { sub: "u", exp }, secret)))).toBeNull();
   });
 
   test("key-locating headers are refused, kid is ignored", () => {

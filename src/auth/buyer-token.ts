@@ -30,7 +30,8 @@ const user_id_length_max = 256;
 const key_locating_headers = ["jku", "jwk", "x5u", "x5c"] as const;
 
 // C0 and C1 control characters and DEL: a user id ends up in logs, journal rows and SSE frames.
-const control_characters = /[\u0000-\u001f\u007f-\u009f]/;
+// Bidirectional overrides and isolates too: they make one id display as another in an export.
+const control_characters = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 const bearer_header = /^bearer +(\S+)$/i;
 
 /**
@@ -79,7 +80,10 @@ function isUserId(value: unknown): value is string {
     typeof value === "string" &&
     value.length >= 1 &&
     value.length <= user_id_length_max &&
-    !control_characters.test(value)
+    !control_characters.test(value) &&
+    // A lone surrogate has no UTF-8 form: the store would keep U+FFFD instead, and after a restart
+    // the buyer's holds would belong to another id (and no longer count against their limit).
+    value.isWellFormed()
   );
 }
 
@@ -143,17 +147,19 @@ export function createBuyerVerifier(
     } catch {
       return null;
     }
-    // These checks run on cache hits too; they are a few property reads and one regex.
+    // Only tokens that pass these checks are cached, so a cache hit has passed them too.
     for (const name of key_locating_headers) {
       if (name in decoded.header) return null;
     }
     const userId = decoded.payload.sub;
     if (!isUserId(userId)) return null;
-    const exp = decoded.payload.exp;
-    if (typeof exp === "number") {
-      if (accepted.size >= cache_entries_max) accepted.delete(accepted.keys().next().value as string);
-      accepted.set(token, { userId, validUntilMs: exp * 1000 + clock_tolerance_ms });
-    }
+    const { exp, iat } = decoded.payload;
+    // fast-jwt takes `"exp": 1e309` (Infinity) as a valid expiry and never looks at `iat`: a token
+    // that never expires, or one issued later than now by more than the clocks may disagree, is refused.
+    if (typeof exp !== "number" || !Number.isFinite(exp)) return null;
+    if (typeof iat === "number" && iat * 1000 > Date.now() + clock_tolerance_ms) return null;
+    if (accepted.size >= cache_entries_max) accepted.delete(accepted.keys().next().value as string);
+    accepted.set(token, { userId, validUntilMs: exp * 1000 + clock_tolerance_ms });
     return userId;
   };
 }

@@ -3,6 +3,7 @@
 // requests it forwards and the snapshots it publishes. A peer that is down or restarting makes
 // calls fail fast with Unavailable (503 with Retry-After), never hang.
 
+import { rmSync } from "node:fs";
 import { Unavailable } from "./gateway.ts";
 import { PeerLink } from "./peer-link.ts";
 
@@ -18,6 +19,9 @@ export type PeerHandler = {
 /** A forwarded call that has no answer after this long fails with 503. */
 export const PEER_CALL_TIMEOUT_MS = 10_000;
 const RECONNECT_MIN_MS = 20;
+/** How long a call waits for a peer that is not connected, and how many calls may wait. */
+const CONNECT_WAIT_MS = 1_000;
+const CONNECT_WAIT_MAX = 10_000;
 const RECONNECT_MAX_MS = 1_000;
 
 function errorOf(error: unknown): Response["e"] {
@@ -39,6 +43,8 @@ export class PeerServer {
         (error: unknown) => link.send({ t: "r", id: message.id, e: errorOf(error) } satisfies Response),
       );
     };
+    // A worker killed by SIGKILL leaves its socket file behind; its successor takes the path over.
+    rmSync(path, { force: true });
     this.listener = Bun.listen<PeerLink>({
       unix: path,
       socket: {
@@ -68,6 +74,8 @@ export class PeerClient {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private retryMs = RECONNECT_MIN_MS;
+  /** Calls made while the connection is down, waiting (briefly) for it to come up. */
+  private waiting: { go: () => void }[] = [];
   private stopped = false;
   private readonly sweeper: ReturnType<typeof setInterval>;
   /** Called each time the connection comes up (to resend snapshots, for instance). */
@@ -92,9 +100,7 @@ export class PeerClient {
 
   call(op: string, args: unknown): Promise<unknown> {
     const link = this.link;
-    if (link === null || link.closed) {
-      return Promise.reject(new Unavailable(`Worker ${this.index} is not reachable right now.`, 1));
-    }
+    if (link === null || link.closed) return this.callWhenConnected(op, args);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       if (!link.send({ t: "q", id, op, a: args } satisfies Request)) {
@@ -102,6 +108,30 @@ export class PeerClient {
         return;
       }
       this.pending.set(id, { resolve, reject, at: Date.now() });
+    });
+  }
+
+  /**
+   * A peer that is starting or restarting comes up within moments: wait for it a little (calls
+   * are bounded by CONNECT_WAIT_MAX) before answering 503, rather than failing every request of
+   * a start-up race.
+   */
+  private callWhenConnected(op: string, args: unknown): Promise<unknown> {
+    if (this.waiting.length >= CONNECT_WAIT_MAX) {
+      return Promise.reject(new Unavailable(`Worker ${this.index} is not reachable right now.`, 1));
+    }
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        go: () => {
+          clearTimeout(timer);
+          this.call(op, args).then(resolve, reject);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiting = this.waiting.filter((w) => w !== waiter);
+        reject(new Unavailable(`Worker ${this.index} is not reachable right now.`, 1));
+      }, CONNECT_WAIT_MS);
+      this.waiting.push(waiter);
     });
   }
 
@@ -131,6 +161,9 @@ export class PeerClient {
             this.link = link;
             this.retryMs = RECONNECT_MIN_MS;
             this.onConnect();
+            const waiting = this.waiting;
+            this.waiting = [];
+            for (const waiter of waiting) waiter.go();
           },
           data: (socket, chunk) => socket.data.onData(chunk),
           drain: (socket) => socket.data.onDrain(),

@@ -8,6 +8,7 @@ import { restoreSale } from "../ledger/restore.ts";
 import { SaleLedger } from "../ledger/sale-ledger.ts";
 import type { Outcome, PaymentOutcome, SaleCommand, SaleEvent, SaleSpec } from "../ledger/types.ts";
 import { type PublicSaleView, adminSaleView, publicSaleView, reservationView } from "../ledger/views.ts";
+import type { TokenBuckets } from "../http/token-buckets.ts";
 import type { ReservationQuery, Store } from "../store/store.ts";
 import { type Flusher, WriteBehind } from "../store/write-behind.ts";
 import type { CreateOutcome, SaleGateway } from "./gateway.ts";
@@ -32,6 +33,8 @@ export type SaleOwnerOptions = {
   flusher?: Flusher;
   /** Called when a journal commit fails: memory holds decisions that are not durable. */
   fatal?: (error: unknown) => void;
+  /** The per-buyer hold limit, taken here where every worker's holds of a sale arrive (429 beyond). */
+  buyerLimits?: TokenBuckets;
 };
 
 export class SaleOwner implements SaleGateway {
@@ -108,6 +111,11 @@ export class SaleOwner implements SaleGateway {
     return [...this.ledgers.keys()];
   }
 
+  /** Events decided and waiting for their journal commit (admission control sheds holds past a bound). */
+  get pendingEvents(): number {
+    return this.commit.pending.length;
+  }
+
   get saleCount(): number {
     return this.ledgers.size;
   }
@@ -129,6 +137,13 @@ export class SaleOwner implements SaleGateway {
 
   async execute(saleId: string, command: SaleCommand): Promise<Outcome> {
     this.ensureServing();
+    if (command.kind === "hold" && this.options.buyerLimits !== undefined) {
+      const taken = this.options.buyerLimits.take(command.userId);
+      if (!taken.ok) {
+        const detail = `Too many holds from this buyer; retry after ${taken.retryAfterSeconds} s.`;
+        return { ok: false, refusal: "rate_limited", detail, retryAfterSeconds: taken.retryAfterSeconds };
+      }
+    }
     const ledger = this.ledgers.get(saleId);
     if (ledger === undefined) return { ok: false, refusal: "not_found", detail: `No sale ${saleId}.` };
     if (command.kind === "hold") this.admitHold();

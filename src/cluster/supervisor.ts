@@ -14,9 +14,6 @@ import { WriteBehind } from "../store/write-behind.ts";
 
 export type SupervisorOptions = {
   config: Config;
-  /** The serve command's own arguments, passed on to the workers. */
-  args: readonly string[];
-  store: Store;
   log: (level: string, msg: string, fields?: Record<string, unknown>) => void;
 };
 
@@ -75,12 +72,21 @@ export class Supervisor {
   }
 
   private spawn(slot: WorkerSlot, port: number): void {
-    const { config, args } = this.options;
+    const { config } = this.options;
     slot.startedAt = Date.now();
-    const child = Bun.spawn([...selfCommand(), "serve", ...args], {
+    // The workers get the resolved configuration as environment, not the flags: a flag would win
+    // over it (and `--port 0` would give every worker a port of its own).
+    const child = Bun.spawn([...selfCommand(), "serve"], {
       env: {
         ...process.env,
         PORT: String(port),
+        HOST: config.host,
+        STAMPEDE_DATA_DIR: config.dataDir,
+        STAMPEDE_DURABILITY: config.durability,
+        STAMPEDE_RATE_LIMIT_BUYER: String(config.rateLimitBuyer),
+        STAMPEDE_RATE_LIMIT_ADDRESS: String(config.rateLimitAddress),
+        STAMPEDE_TRUST_PROXY: String(config.trustProxy),
+        ...(config.databaseUrl === undefined ? {} : { DATABASE_URL: config.databaseUrl }),
         STAMPEDE_WORKERS: String(config.workers),
         STAMPEDE_WORKER_INDEX: String(slot.index),
         STAMPEDE_SOCKET_DIR: this.socketDir,

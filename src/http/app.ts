@@ -1,10 +1,11 @@
-// The Elysia application: one gate in front of every route (body size, credentials, address rate
-// limit), one JSON parser that keeps the raw body for webhook signatures, one error hook that turns
-// everything into problem+json, and the route groups of API.md.
+// The Elysia application: one gate in front of every route (body size, credentials, admission
+// control, address rate limit), one JSON parser that keeps the raw body for webhook signatures, one
+// error hook that turns everything into problem+json, and the route groups of API.md.
 
 import { Elysia } from "elysia";
 import type { SaleGateway } from "../cluster/gateway.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
+import { Admission } from "./admission.ts";
 import { docsPlugin } from "./docs.ts";
 import { type FieldError, ProblemError, overloaded, problem } from "./problem.ts";
 import { adminRoutes } from "./routes/admin.ts";
@@ -12,24 +13,35 @@ import { buyerRoutes } from "./routes/buyer.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { publicRoutes } from "./routes/public.ts";
 import { webhookRoutes } from "./routes/webhook.ts";
-import { type HttpDeps, ParseLimit, RequestGate } from "./request-gate.ts";
+import { BodyAborted, type HttpDeps, JsonTooDeep, ParseLimit, RequestGate } from "./request-gate.ts";
 
 export type AppOptions = HttpDeps & { version: string };
 
 export { type HttpDeps } from "./request-gate.ts";
 
+/**
+ * Seconds a connection may stay silent before Bun closes it: a client that stops sending in the
+ * middle of a body, or keeps an idle keep-alive socket, lets go of it after this long. (A client
+ * that never completes its request head is closed by Bun after about 10 s whatever this says.)
+ * It must stay above the longest a handler waits before answering (an operator read waits up to
+ * 5 s for the store) and above the event streams' heartbeat (5 s), or Bun cuts those off too.
+ */
+export const IDLE_TIMEOUT_SECONDS = 10;
+
 export function createApp(options: AppOptions) {
-  const gate = new RequestGate(options);
-  return new Elysia({ name: "stampede" })
+  // Without an Admission from the caller nothing is shed, but event streams are still bounded.
+  const deps: HttpDeps = options.admission === undefined ? { ...options, admission: new Admission() } : options;
+  const gate = new RequestGate(deps);
+  return new Elysia({ name: "stampede", serve: { idleTimeout: IDLE_TIMEOUT_SECONDS } })
     .onRequest(({ request, server }) => gate.check(request, () => server?.requestIP(request)?.address))
     .onParse(({ request }) => gate.parseJson(request))
     .onError(({ code, error }) => errorResponse(code, error))
     .use(docsPlugin({ title: "Stampede", version: options.version, description: DESCRIPTION }))
-    .use(opsRoutes(options))
-    .use(publicRoutes(options))
-    .use(buyerRoutes(options, gate))
-    .use(webhookRoutes(options, gate))
-    .use(adminRoutes(options));
+    .use(opsRoutes(deps))
+    .use(publicRoutes(deps, gate))
+    .use(buyerRoutes(deps, gate))
+    .use(webhookRoutes(deps, gate))
+    .use(adminRoutes(deps, gate));
 }
 
 const DESCRIPTION =
@@ -42,6 +54,12 @@ function errorResponse(code: string | number, error: unknown): Response {
   if (error instanceof ProblemError) return error.response;
   if (error instanceof ParseLimit || (error as { cause?: unknown })?.cause instanceof ParseLimit) {
     return problem(413, "payload_too_large", "The request body is too large.");
+  }
+  if (error instanceof BodyAborted || (error as { cause?: unknown })?.cause instanceof BodyAborted) {
+    return problem(400, "invalid_json", "The request body was cut off.");
+  }
+  if (error instanceof JsonTooDeep || (error as { cause?: unknown })?.cause instanceof JsonTooDeep) {
+    return problem(400, "invalid_json", (error instanceof JsonTooDeep ? error : new JsonTooDeep()).message);
   }
   switch (code) {
     case "VALIDATION": {

@@ -56,6 +56,7 @@ export const REFUSAL_STATUS: Record<Refusal, number> = {
   codes_item_stock: 409,
   limit_below_holdings: 409,
   invalid_window: 422,
+  rate_limited: 429,
 };
 
 const PROBLEM_HEADERS = { "content-type": "application/problem+json" };
@@ -74,6 +75,16 @@ export function problem(
 
 export function refusalProblem(refusal: Refusal, detail: string): Response {
   return problem(REFUSAL_STATUS[refusal], refusal, detail);
+}
+
+/**
+ * A refused outcome as its problem document. A `rate_limited` refusal (from the sale's owner) keeps
+ * its Retry-After; the buyer route adds the RateLimit fields (rate-limit-headers.ts).
+ */
+export function outcomeProblem(outcome: { refusal: Refusal; detail: string; retryAfterSeconds?: number }): Response {
+  if (outcome.retryAfterSeconds === undefined) return refusalProblem(outcome.refusal, outcome.detail);
+  const headers = { "retry-after": String(Math.max(1, Math.ceil(outcome.retryAfterSeconds))) };
+  return problem(REFUSAL_STATUS[outcome.refusal], outcome.refusal, outcome.detail, { headers });
 }
 
 /**

@@ -1,11 +1,14 @@
 // The gate every request passes before routing: a body-size bound, credentials (so an
-// unauthenticated caller learns nothing from validation errors), and the per-address rate limit.
+// unauthenticated caller learns nothing from validation errors), admission control (shedding new
+// holds, then reads, when the process falls behind) and the per-address rate limit.
 // It also parses JSON bodies itself, keeping the raw text for webhook signature checks.
 
 import type { SaleGateway } from "../cluster/gateway.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
+import type { Admission } from "./admission.ts";
 import { clientAddress } from "./client-address.ts";
-import { problem, unauthorized } from "./problem.ts";
+import { ProblemError, problem, unauthorized } from "./problem.ts";
+import { rateLimited } from "./rate-limit-headers.ts";
 import type { TokenBuckets } from "./token-buckets.ts";
 
 export type HttpDeps = {
@@ -14,10 +17,21 @@ export type HttpDeps = {
   buyer: (authorization: string | null) => string | null;
   admin: (authorization: string | null) => boolean;
   webhookSecret: string;
+  /** The per-buyer hold limit. Its policy is advertised in RateLimit-Policy wherever it is taken. */
   buyerLimits: TokenBuckets;
+  /**
+   * True when the sale's owner takes the buyer's token (SaleOwnerOptions.buyerLimits), as in the
+   * cluster, where a buyer's holds reach the owner from every worker; the route then only renders
+   * the owner's `rate_limited` refusal. False or absent: the route takes it here.
+   */
+  buyerLimitAtOwner?: boolean;
   addressLimits: TokenBuckets;
   trustProxy: number;
+  /** Load shedding and bounded event streams; absent, nothing is shed (streams are still bounded). */
+  admission?: Admission;
   metrics?: ServerMetrics;
+  /** Metrics of every worker of a cluster; without it /metrics shows this process alone. */
+  renderMetrics?: () => Promise<string>;
   clock?: () => number;
 };
 
@@ -25,20 +39,46 @@ export type HttpDeps = {
 export const BODY_MAX_BYTES = 1024 * 1024;
 /** A codes upload carries up to 100000 codes, so its route takes more. */
 export const CODES_BODY_MAX_BYTES = 16 * 1024 * 1024;
+/**
+ * No request of API.md nests deeper than 4 levels. Deeper bodies are refused before validation:
+ * the schema checks recurse, and 50000 nested arrays sent to the operator routes cost them seconds
+ * of the event loop and then a stack overflow (a 500).
+ */
+export const JSON_DEPTH_MAX = 32;
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 export class RequestGate {
   /** The buyer each authenticated request belongs to, set by the gate and read by the routes. */
   private readonly buyers = new WeakMap<Request, string>();
+  private readonly admins = new WeakSet<Request>();
   private readonly rawBodies = new WeakMap<Request, string>();
 
   constructor(private readonly deps: HttpDeps) {}
 
+  /**
+   * The buyer of a request on a buyer route. The gate decides from the URL as the Request holds it,
+   * with dot segments removed, while the router matches the raw path: for `/v1/sales/x/reservations/%2e%2e`
+   * the gate sees `/v1/sales/x/` and the router a reservation id "..". Where the two disagree the
+   * credential is checked here instead, and a request without one fails closed with 401.
+   */
   buyerOf(request: Request): string {
-    const userId = this.buyers.get(request);
-    if (userId === undefined) throw new Error("buyer route reached without the gate");
+    const known = this.buyers.get(request);
+    if (known !== undefined) return known;
+    const userId = this.deps.buyer(request.headers.get("authorization"));
+    if (userId === null) throw new ProblemError(unauthorized());
+    this.buyers.set(request, userId);
     return userId;
+  }
+
+  /** For the operator routes' own check, behind the gate's, for the same reason as buyerOf. */
+  isAdmin(request: Request): boolean {
+    return this.admins.has(request) || this.deps.admin(request.headers.get("authorization"));
+  }
+
+  /** The client address the rate limits and stream bounds key on. */
+  addressOf(request: Request, peer: string | undefined): string {
+    return clientAddress(request, peer, this.deps.trustProxy);
   }
 
   rawBodyOf(request: Request): string | undefined {
@@ -47,25 +87,39 @@ export class RequestGate {
 
   /** `peer` is asked for only when the address limit is on: looking it up costs on every request. */
   check(request: Request, peer: () => string | undefined): Response | undefined {
-    const url = request.url;
-    const pathStart = url.indexOf("/", url.indexOf("//") + 2);
-    const path = url.slice(pathStart, url.indexOf("?", pathStart) >>> 0);
+    const path = requestPath(request.url);
     const length = request.headers.get("content-length");
     if (length !== null) {
       const limit = path.endsWith("/codes") ? CODES_BODY_MAX_BYTES : BODY_MAX_BYTES;
       if (Number(length) > limit) return problem(413, "payload_too_large", `Bodies are limited to ${limit} bytes.`);
     }
+    // Operator routes and payment webhooks are never shed (admission.ts says why).
     if (path.startsWith("/v1/admin")) {
-      return this.deps.admin(request.headers.get("authorization")) ? undefined : unauthorized();
+      if (!this.deps.admin(request.headers.get("authorization"))) return unauthorized();
+      this.admins.add(request);
+      return undefined;
     }
     if (!path.startsWith("/v1/sales/")) return undefined;
-    if (this.deps.addressLimits.enabled) {
-      const taken = this.deps.addressLimits.take(clientAddress(request, peer(), this.deps.trustProxy));
-      if (!taken.ok) return rateLimited(taken.retryAfterSeconds, "this address");
-    }
     // /v1/sales/:saleId/reservations[...] is the buyer's; /v1/sales/:saleId[/stream] is public.
     const rest = path.indexOf("/", 10);
-    if (rest !== -1 && path.startsWith("/reservations", rest)) {
+    const buyerRoute = rest !== -1 && path.startsWith("/reservations", rest);
+    const admission = this.deps.admission;
+    if (admission !== undefined) {
+      // Shedding comes before anything that costs: a token lookup, a JWT verification, the body.
+      const method = request.method;
+      const shed =
+        method === "POST" && buyerRoute
+          ? admission.admitHold()
+          : method === "GET" || method === "HEAD"
+            ? admission.admitRead()
+            : undefined;
+      if (shed !== undefined) return shed;
+    }
+    if (this.deps.addressLimits.enabled) {
+      const taken = this.deps.addressLimits.take(clientAddress(request, peer(), this.deps.trustProxy));
+      if (!taken.ok) return rateLimited("address", taken.retryAfterSeconds, this.deps.addressLimits);
+    }
+    if (buyerRoute) {
       const userId = this.deps.buyer(request.headers.get("authorization"));
       if (userId === null) return unauthorized();
       this.buyers.set(request, userId);
@@ -74,7 +128,14 @@ export class RequestGate {
   }
 
   async parseJson(request: Request): Promise<unknown> {
-    const bytes = await request.arrayBuffer();
+    let bytes: ArrayBuffer;
+    try {
+      bytes = await request.arrayBuffer();
+    } catch (error) {
+      if (error instanceof ParseLimit) throw error;
+      // The client hung up (or the idle timeout closed it) in the middle of its body.
+      throw new BodyAborted();
+    }
     const limit = request.url.endsWith("/codes") ? CODES_BODY_MAX_BYTES : BODY_MAX_BYTES;
     if (bytes.byteLength > limit) {
       throw new ParseLimit(limit);
@@ -84,12 +145,25 @@ export class RequestGate {
     // No body at all (a DELETE, a bodyless POST) is not malformed JSON: the route's schema, if it
     // has one, says what is missing. Null, not undefined, so Elysia's own parsers never run.
     if (text.length === 0) return null;
+    // Nesting deeper than the bound needs two characters a level: short bodies (every hold) skip the scan.
+    if (text.length > 2 * JSON_DEPTH_MAX && nestingDepthOver(text, JSON_DEPTH_MAX)) throw new JsonTooDeep();
     // JSON.parse makes "__proto__" an own key, but wherever the body is copied (Elysia's cleaning
     // does) it becomes the prototype, supplying fields that validation takes for the client's own.
     // The key may also be spelled with \u escapes, so those bodies take the slower path too.
     if (text.includes("__proto__") || text.includes("\\u")) return JSON.parse(text, withoutProtoKeys);
     return JSON.parse(text);
   }
+}
+
+/**
+ * The path of a request URL. Bun gives an absolute URL, but only the path when the Host header is no
+ * valid host (`Host: evil/x`): reading that as absolute once made `/v1/admin/sales` look like
+ * `/admin/sales` here while the router still ran the operator route, without a token.
+ */
+export function requestPath(url: string): string {
+  const pathStart = url.startsWith("/") ? 0 : url.indexOf("/", url.indexOf("//") + 2);
+  if (pathStart === -1) return "/";
+  return url.slice(pathStart, url.indexOf("?", pathStart) >>> 0);
 }
 
 function withoutProtoKeys(key: string, value: unknown): unknown {
@@ -104,8 +178,38 @@ export class ParseLimit extends Error {
   }
 }
 
-export function rateLimited(retryAfterSeconds: number, who: string): Response {
-  return problem(429, "rate_limited", `Too many requests from ${who}; retry after ${retryAfterSeconds} s.`, {
-    headers: { "retry-after": String(retryAfterSeconds) },
-  });
+/** Whether JSON text nests arrays and objects deeper than `max`; strings are skipped over. */
+export function nestingDepthOver(text: string, max: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c) i++; // a backslash escapes the next character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) {
+      inString = true;
+    } else if (c === 0x5b || c === 0x7b) {
+      if (++depth > max) return true;
+    } else if (c === 0x5d || c === 0x7d) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+/** Valid JSON, perhaps, but nested past JSON_DEPTH_MAX; rendered as 400 invalid_json. */
+export class JsonTooDeep extends Error {
+  readonly status = 400;
+  constructor() {
+    super(`The request body nests deeper than ${JSON_DEPTH_MAX} levels.`);
+  }
+}
+
+/** A body that never arrived in full: the client is gone, so the answer is for the record only. */
+export class BodyAborted extends Error {
+  readonly status = 400;
+  constructor() {
+    super("The request body was cut off.");
+  }
 }

@@ -4,10 +4,24 @@
 import { Type } from "@sinclair/typebox";
 import { t } from "elysia";
 
+/**
+ * Integers in request bodies: TypeBox's own, which admits JSON numbers only. Elysia's `t.Integer`
+ * also admits numeric strings and converts them (`"1"`, `" 1"`, `"0x1"` all became 1), so a hold or a
+ * stock change written with a string quantity passed as if it were well formed; bad input gets a 422.
+ * (Query strings are text by nature and keep `t.Integer`, which converts them.)
+ */
+const BodyInteger = (options: { minimum: number; maximum: number }) => Type.Integer(options);
+
 /** Ids supplied by clients (API.md, Conventions). */
 export const ID_PATTERN = "^[A-Za-z0-9_-]{1,64}$";
 const Id = t.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64 });
-const Name = t.String({ minLength: 1, maxLength: 200 });
+/**
+ * Free text that survives the store unchanged: no control characters, and no lone surrogates (they
+ * have no UTF-8 form, so the store would keep U+FFFD instead and a restart would bring back another
+ * string). Written so that it means the same with or without the RegExp `u` flag.
+ */
+export const WELL_FORMED_TEXT_PATTERN = "^(?:[^\\u0000-\\u001f\\u007f\\ud800-\\udfff]|[\\ud800-\\udbff][\\udc00-\\udfff])*$";
+const Name = t.String({ minLength: 1, maxLength: 200, pattern: WELL_FORMED_TEXT_PATTERN });
 const Currency = t.String({ pattern: "^[A-Z]{3}$" });
 const Time = t.String({ format: "date-time", maxLength: 40 });
 /** Money and stock bounds: well inside the integers a double holds exactly. */
@@ -20,9 +34,9 @@ export const CODE_LENGTH_MAX = 256;
 export const ItemBody = t.Object({
   id: Id,
   name: Name,
-  price: t.Integer({ minimum: 0, maximum: MONEY_MAX }),
+  price: BodyInteger({ minimum: 0, maximum: MONEY_MAX }),
   currency: Currency,
-  stock: t.Optional(t.Integer({ minimum: 0, maximum: STOCK_MAX })),
+  stock: t.Optional(BodyInteger({ minimum: 0, maximum: STOCK_MAX })),
   delivery: t.Optional(t.Union([t.Literal("none"), t.Literal("codes")])),
 });
 
@@ -31,8 +45,8 @@ export const CreateSaleBody = t.Object({
   name: Name,
   startsAt: t.Optional(Time),
   endsAt: t.Optional(Time),
-  holdSeconds: t.Optional(t.Integer({ minimum: 1, maximum: 86_400 })),
-  limitPerUser: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })),
+  holdSeconds: t.Optional(BodyInteger({ minimum: 1, maximum: 86_400 })),
+  limitPerUser: t.Optional(BodyInteger({ minimum: 1, maximum: 1000 })),
   items: t.Array(ItemBody, { minItems: 1, maxItems: 100 }),
 });
 
@@ -41,11 +55,11 @@ export const PatchSaleBody = t.Object({
   startsAt: t.Optional(Time),
   endsAt: t.Optional(Time),
   paused: t.Optional(t.Boolean()),
-  limitPerUser: t.Optional(t.Integer({ minimum: 1, maximum: 1000 })),
-  holdSeconds: t.Optional(t.Integer({ minimum: 1, maximum: 86_400 })),
+  limitPerUser: t.Optional(BodyInteger({ minimum: 1, maximum: 1000 })),
+  holdSeconds: t.Optional(BodyInteger({ minimum: 1, maximum: 86_400 })),
 });
 
-export const StockBody = t.Object({ delta: t.Integer({ minimum: -STOCK_MAX, maximum: STOCK_MAX }) });
+export const StockBody = t.Object({ delta: BodyInteger({ minimum: -STOCK_MAX, maximum: STOCK_MAX }) });
 
 export const CodesBody = t.Object({
   codes: t.Array(t.String({ minLength: 1, maxLength: CODE_LENGTH_MAX, pattern: "^[\\x21-\\x7E]+$" }), {
@@ -54,14 +68,15 @@ export const CodesBody = t.Object({
   }),
 });
 
-export const HoldBody = t.Object({ itemId: Id, quantity: t.Integer({ minimum: 1, maximum: 100 }) });
+export const HoldBody = t.Object({ itemId: Id, quantity: BodyInteger({ minimum: 1, maximum: 100 }) });
 
 // Checked by hand with TypeBox's compiler, which does not coerce as Elysia does: Elysia's
 // `t.Integer` also admits a numeric string ("4900"), which would reach the ledger as a string and
 // never equal the reservation's amount. Plain TypeBox `Type.Integer` admits numbers only.
 export const WebhookBody = t.Object({
-  eventId: t.String({ minLength: 1, maxLength: 256 }),
-  paymentId: t.String({ minLength: 1, maxLength: 256 }),
+  // The payment's ids key exactly-once delivery across restarts, so they must read back unchanged.
+  eventId: t.String({ minLength: 1, maxLength: 256, pattern: WELL_FORMED_TEXT_PATTERN }),
+  paymentId: t.String({ minLength: 1, maxLength: 256, pattern: WELL_FORMED_TEXT_PATTERN }),
   saleId: Id,
   reservationId: t.String({ minLength: 1, maxLength: 128 }),
   status: t.Union([t.Literal("succeeded"), t.Literal("failed")]),

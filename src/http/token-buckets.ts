@@ -1,11 +1,19 @@
 // Token buckets keyed by buyer or client address (API.md: STAMPEDE_RATE_LIMIT_BUYER / _ADDRESS).
 // Each key refills at `ratePerSecond` up to `burst`. Memory is bounded: a periodic sweep forgets
 // buckets that are full again (they behave exactly like new ones), and past `keysMax` live keys the
-// oldest are dropped first.
+// oldest are dropped first. The buckets are plain data with no I/O, so the same class serves the
+// HTTP gate of a single process and the owner worker of a sale in the cluster (where every hold of
+// a buyer arrives, whichever worker took the request, so the limit cannot be multiplied by workers).
 
-export type TakeResult = { ok: true } | { ok: false; retryAfterSeconds: number };
+/**
+ * A granted take says how many whole units are left and in how many seconds the bucket is full
+ * again; a refused one says when the next unit comes (Retry-After).
+ */
+export type TakeResult = { ok: true; remaining: number; resetSeconds: number } | { ok: false; retryAfterSeconds: number };
 
 type Bucket = { tokens: number; updatedMs: number };
+
+const UNLIMITED: TakeResult = Object.freeze({ ok: true, remaining: Number.MAX_SAFE_INTEGER, resetSeconds: 0 });
 
 export class TokenBuckets {
   private buckets = new Map<string, Bucket>();
@@ -25,8 +33,13 @@ export class TokenBuckets {
     return this.ratePerSecond > 0;
   }
 
+  /** Seconds an empty bucket takes to fill: the window of the RateLimit-Policy this bucket is. */
+  get windowSeconds(): number {
+    return this.enabled ? Math.max(1, Math.ceil(this.burst / this.ratePerSecond)) : 0;
+  }
+
   take(key: string): TakeResult {
-    if (this.ratePerSecond <= 0) return { ok: true };
+    if (this.ratePerSecond <= 0) return UNLIMITED;
     const now = this.clock();
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
@@ -40,9 +53,15 @@ export class TokenBuckets {
     }
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
-      return { ok: true };
+      const resetSeconds = Math.ceil((this.burst - bucket.tokens) / this.ratePerSecond);
+      return { ok: true, remaining: Math.floor(bucket.tokens), resetSeconds };
     }
     return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerSecond)) };
+  }
+
+  /** Live buckets (those not yet full again); for tests and metrics. */
+  get size(): number {
+    return this.buckets.size;
   }
 
   private sweep(): void {

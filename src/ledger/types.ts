@@ -148,11 +148,13 @@ export type Refusal =
   | "not_codes_item"
   | "codes_item_stock"
   | "limit_below_holdings"
-  | "invalid_window";
+  | "invalid_window"
+  // Not the ledger's: the sale's owner refuses a hold past the buyer's rate limit before the ledger runs.
+  | "rate_limited";
 
 export type Outcome =
   | { ok: true; reservation: Reservation; replayed?: boolean }
   | { ok: true; payment: PaymentOutcome; reservationId: string }
   | { ok: true; added: number; duplicates: number }
   | { ok: true; sale: true }
-  | { ok: false; refusal: Refusal; detail: string };
+  | { ok: false; refusal: Refusal; detail: string; retryAfterSeconds?: number };

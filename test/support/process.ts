@@ -11,6 +11,8 @@ export type ServerProcess = {
   port: number;
   proc: Subprocess;
   output(): string;
+  /** Worker index -> pid, from the workers' "worker serving" log lines (latest start wins). */
+  workerPids(): Map<number, number>;
   kill(signal?: NodeJS.Signals | number): Promise<number | null>;
 };
 
@@ -66,6 +68,15 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
     port,
     proc,
     output: () => output,
+    workerPids() {
+      const pids = new Map<number, number>();
+      for (const line of output.split("\n")) {
+        if (!line.includes('"worker serving"')) continue;
+        const entry = JSON.parse(line) as { worker: number; pid: number };
+        pids.set(entry.worker, entry.pid);
+      }
+      return pids;
+    },
     async kill(signal = "SIGKILL") {
       proc.kill(signal);
       return proc.exited;

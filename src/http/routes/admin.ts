@@ -6,8 +6,8 @@ import type { Outcome, SalePatch, SaleSpec } from "../../ledger/types.ts";
 import { type AdminSaleView, reservationView } from "../../ledger/views.ts";
 import type { Reservation } from "../../ledger/types.ts";
 import { json } from "../json.ts";
-import { ProblemError, problem, refusalProblem } from "../problem.ts";
-import type { HttpDeps } from "../request-gate.ts";
+import { ProblemError, problem, refusalProblem, unauthorized } from "../problem.ts";
+import type { HttpDeps, RequestGate } from "../request-gate.ts";
 import {
   AdminSale,
   CodesBody,
@@ -88,7 +88,7 @@ function parseTimes(body: typeof PatchSaleBody.static): SalePatch | Response {
   return patch;
 }
 
-export function adminRoutes(deps: HttpDeps) {
+export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
   const { gateway } = deps;
   const clock = deps.clock ?? Date.now;
   const saleOr404 = (sale: AdminSaleView | null, saleId: string) =>
@@ -98,6 +98,11 @@ export function adminRoutes(deps: HttpDeps) {
     outcome.ok ? saleOr404(await gateway.adminSale(saleId), saleId) : refusalProblem(outcome.refusal, outcome.detail);
 
   return new Elysia({ name: "admin", prefix: "/v1/admin" })
+    // The gate has checked the token already (and remembered it); this second check, before any
+    // validation, holds even where the gate and the router read a path differently (RequestGate.buyerOf).
+    .onTransform(({ request }) => {
+      if (!gate.isAdmin(request)) throw new ProblemError(unauthorized());
+    })
     .post(
       "/sales",
       async ({ body }) => {

@@ -5,8 +5,9 @@ import { Elysia } from "elysia";
 import type { Outcome } from "../../ledger/types.ts";
 import { reservationView } from "../../ledger/views.ts";
 import { json } from "../json.ts";
-import { problem, refusalProblem } from "../problem.ts";
-import { type HttpDeps, type RequestGate, rateLimited } from "../request-gate.ts";
+import { outcomeProblem, problem } from "../problem.ts";
+import { rateLimitField, rateLimited } from "../rate-limit-headers.ts";
+import type { HttpDeps, RequestGate } from "../request-gate.ts";
 import { HoldBody, Problem, Reservation, ReservationParams, SaleParams } from "../schemas.ts";
 
 /** API.md: Idempotency-Key is 1..128 printable characters. */
@@ -15,15 +16,22 @@ const IDEMPOTENCY_KEY_PATTERN = /^[\x20-\x7E]{1,128}$/;
 const security = [{ buyer: [] }];
 const problems = { 401: Problem, 404: Problem, 409: Problem, 410: Problem, 422: Problem, 429: Problem, 503: Problem };
 
-function reservationAnswer(outcome: Outcome, status: number): Response {
-  if (!outcome.ok) return refusalProblem(outcome.refusal, outcome.detail);
+function reservationAnswer(outcome: Outcome, status: number, headers?: Record<string, string>): Response {
+  if (!outcome.ok) return outcomeProblem(outcome);
   if (!("reservation" in outcome)) throw new Error("reservation command answered without a reservation");
-  return json(status, reservationView(outcome.reservation));
+  return json(status, reservationView(outcome.reservation), headers);
 }
 
 export function buyerRoutes(deps: HttpDeps, gate: RequestGate) {
-  const { gateway } = deps;
+  const { gateway, buyerLimits, admission } = deps;
+  // In the cluster the sale's owner takes the buyer's token (it sees every worker's holds).
+  const limitHere = buyerLimits.enabled && deps.buyerLimitAtOwner !== true;
   return new Elysia({ name: "buyer" })
+    // The gate has found the buyer already; this holds, before validation, where the gate and the
+    // router read a path differently (RequestGate.buyerOf), so a caller without a token learns nothing.
+    .onTransform(({ request }) => {
+      gate.buyerOf(request);
+    })
     .post(
       "/v1/sales/:saleId/reservations",
       async ({ params, body, request }) => {
@@ -34,17 +42,26 @@ export function buyerRoutes(deps: HttpDeps, gate: RequestGate) {
             errors: [{ path: "/headers/idempotency-key", message: "1..128 printable ASCII characters" }],
           });
         }
-        const taken = deps.buyerLimits.take(userId);
-        if (!taken.ok) return rateLimited(taken.retryAfterSeconds, "this buyer");
-        const outcome = await gateway.execute(params.saleId, {
+        let headers: Record<string, string> | undefined;
+        if (limitHere) {
+          const taken = buyerLimits.take(userId);
+          if (!taken.ok) return rateLimited("buyer", taken.retryAfterSeconds, buyerLimits);
+          headers = { ratelimit: rateLimitField("buyer", taken.remaining, taken.resetSeconds) };
+        }
+        const command = {
           kind: "hold",
           reservationId: Bun.randomUUIDv7(),
           userId,
           itemId: body.itemId,
           quantity: body.quantity,
           idempotencyKey,
-        });
-        return reservationAnswer(outcome, 201);
+        } as const;
+        const execute = () => gateway.execute(params.saleId, command);
+        const outcome = await (admission === undefined ? execute() : admission.hold(execute));
+        if (!outcome.ok && outcome.refusal === "rate_limited") {
+          return rateLimited("buyer", outcome.retryAfterSeconds ?? 1, buyerLimits.enabled ? buyerLimits : undefined);
+        }
+        return reservationAnswer(outcome, 201, headers);
       },
       {
         params: SaleParams,

@@ -20,8 +20,8 @@ export function opsRoutes(deps: HttpDeps) {
     )
     .get(
       "/metrics",
-      () =>
-        new Response(deps.metrics?.registry.render() ?? "", {
+      async () =>
+        new Response(deps.renderMetrics === undefined ? (deps.metrics?.registry.render() ?? "") : await deps.renderMetrics(), {
           headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
         }),
       { detail: { tags: ["operations"], summary: "Prometheus metrics" } },

@@ -1,16 +1,19 @@
 // Public reads: the sale document (cacheable, with an ETag) and its Server-Sent Events stream.
+// Streams are bounded per client address and in all, and end when the server stops (admission.ts).
 
 import { Elysia } from "elysia";
 import type { PublicSaleView } from "../../ledger/views.ts";
+import { Admission, type StreamLease } from "../admission.ts";
 import { problem } from "../problem.ts";
-import type { HttpDeps } from "../request-gate.ts";
+import type { HttpDeps, RequestGate } from "../request-gate.ts";
 import { Problem, PublicSale, SaleParams } from "../schemas.ts";
 
 /** Heartbeats keep the stream under the server's idle timeout (10 s) and idle proxies from closing it. */
 const SSE_HEARTBEAT_MS = 5_000;
 
-export function publicRoutes(deps: HttpDeps) {
+export function publicRoutes(deps: HttpDeps, gate: RequestGate) {
   const { gateway } = deps;
+  const admission = deps.admission ?? new Admission();
   const notFound = (saleId: string) => problem(404, "not_found", `No sale ${saleId}.`);
   return new Elysia({ name: "public" })
     .get(
@@ -34,10 +37,12 @@ export function publicRoutes(deps: HttpDeps) {
     )
     .get(
       "/v1/sales/:saleId/stream",
-      async ({ params, request }) => {
+      async ({ params, request, server }) => {
         const found = await gateway.publicSale(params.saleId);
         if (found === null) return notFound(params.saleId);
-        return sseResponse(found.view, request.signal, (listener) => gateway.watchSale(params.saleId, listener));
+        const lease = admission.openStream(gate.addressOf(request, server?.requestIP(request)?.address));
+        if (lease instanceof Response) return lease;
+        return sseResponse(found.view, request.signal, lease, (listener) => gateway.watchSale(params.saleId, listener));
       },
       {
         params: SaleParams,
@@ -50,15 +55,21 @@ export function publicRoutes(deps: HttpDeps) {
     );
 }
 
+/**
+ * The stream ends when the client goes (`clientGone`), when the server stops (`lease.signal`), or
+ * when a write fails; however it ends, the watcher, the heartbeat and the lease go exactly once.
+ */
 function sseResponse(
   first: PublicSaleView,
-  signal: AbortSignal,
+  clientGone: AbortSignal,
+  lease: StreamLease,
   watch: (listener: (view: PublicSaleView) => void) => (() => void) | null,
 ): Response {
   const encoder = new TextEncoder();
-  let stop = () => {};
+  let stop = () => lease.release();
   const stream = new ReadableStream<Uint8Array>({
     start(controller) {
+      let stopped = false;
       const send = (text: string) => {
         try {
           controller.enqueue(encoder.encode(text));
@@ -69,16 +80,24 @@ function sseResponse(
       send(`retry: 2000\ndata: ${JSON.stringify(first)}\n\n`);
       const unwatch = watch((view) => send(`data: ${JSON.stringify(view)}\n\n`)) ?? (() => {});
       const heartbeat = setInterval(() => send(": heartbeat\n\n"), SSE_HEARTBEAT_MS);
-      stop = () => {
-        clearInterval(heartbeat);
-        unwatch();
-      };
-      signal.addEventListener("abort", () => {
+      const end = () => {
         stop();
         try {
           controller.close();
         } catch {}
-      });
+      };
+      stop = () => {
+        if (stopped) return;
+        stopped = true;
+        clearInterval(heartbeat);
+        unwatch();
+        clientGone.removeEventListener("abort", end);
+        lease.signal.removeEventListener("abort", end);
+        lease.release();
+      };
+      if (clientGone.aborted || lease.signal.aborted) return end();
+      clientGone.addEventListener("abort", end);
+      lease.signal.addEventListener("abort", end);
     },
     cancel() {
       stop();
