@@ -7,6 +7,7 @@ import { loadSecrets, type Secrets, secretProblems } from "./auth/secrets.ts";
 import { ConfigError, type Config, SERVE_OPTIONS, checkStartup, loadConfig, parseFlags } from "./config.ts";
 import { Supervisor, drainJournals } from "./cluster/supervisor.ts";
 import { openMigratedStore, startServer } from "./server.ts";
+import { flushLog, log } from "./log.ts";
 import { VERSION } from "./version.ts";
 
 const HELP = `stampede ${VERSION}: flash-sale stock server
@@ -33,9 +34,6 @@ Other environment variables:
 
 Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.`;
 
-function log(level: string, msg: string, fields: Record<string, unknown> = {}): void {
-  console.error(JSON.stringify({ time: new Date().toISOString(), level, msg, ...fields }));
-}
 
 function printGenerated(secrets: Secrets, names: string[], dataDir: string): void {
   // Printed once, on the start that generated them; later starts read them from the data dir.
@@ -108,6 +106,7 @@ async function serveAsWorker(config: Config, index: number): Promise<void> {
     const reader = Bun.stdin.stream().getReader();
     while (!(await reader.read()).done) {}
     log("warn", "supervisor gone; worker exits", { worker: index });
+    flushLog();
     process.exit(1);
   })();
   // Ctrl-C reaches the whole process group; the supervisor turns it into an orderly SIGTERM.
@@ -124,9 +123,11 @@ function onStopSignal(stop: () => Promise<void>, signals: NodeJS.Signals[] = ["S
     try {
       await stop();
       log("info", "stopped", { pid: process.pid });
+      flushLog();
       process.exit(0);
     } catch (error) {
       log("error", "stop failed", { error: String(error) });
+      flushLog();
       process.exit(1);
     }
   };
@@ -190,6 +191,7 @@ async function healthcheck(args: string[]): Promise<void> {
   } catch (error) {
     process.stderr.write(`stampede: ${url}: ${error instanceof Error ? error.message : String(error)}\n`);
   }
+  flushLog();
   process.exit(1);
 }
 
@@ -222,8 +224,10 @@ main(process.argv.slice(2)).catch((error: unknown) => {
   if (error instanceof ConfigError) {
     // One line, whatever a wrapped driver message held.
     process.stderr.write(`stampede: ${error.message.replace(/\s*\n\s*/g, " ")}\n`);
+    flushLog();
     process.exit(2);
   }
   log("fatal", "failed", { error: error instanceof Error ? error.message : String(error) });
+  flushLog();
   process.exit(1);
 });

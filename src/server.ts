@@ -109,6 +109,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           local: owner,
           metricsSnapshot: () => metrics.registry.snapshot(),
         });
+  if (gateway !== null) metrics.watchCluster(gateway);
   await owner.start();
   const lag = startEventLoopLagMonitor(metrics.eventLoopLag, 100);
 

@@ -174,6 +174,13 @@ export class ClusterGateway implements SaleGateway {
     return this.route(saleId, () => this.options.local.storePayments(saleId, outcome), "storePayments", { saleId, outcome });
   }
 
+  /** Forwarded calls waiting for their owner's answer, over all peers (a metrics gauge). */
+  forwardQueueDepth(): number {
+    let depth = 0;
+    for (const peer of this.peers) depth += peer?.inFlight ?? 0;
+    return depth;
+  }
+
   /** Metrics of every worker, for one scrape; a worker that does not answer is left out. */
   async metricsSnapshots(): Promise<RegistrySnapshot[]> {
     const snapshots = await Promise.all(

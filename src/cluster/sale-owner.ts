@@ -6,7 +6,8 @@ import { GroupCommit } from "../journal/group-commit.ts";
 import type { Journal } from "../journal/journal.ts";
 import { restoreSale } from "../ledger/restore.ts";
 import { SaleLedger } from "../ledger/sale-ledger.ts";
-import type { Outcome, PaymentOutcome, SaleCommand, SaleEvent, SaleSpec } from "../ledger/types.ts";
+import { log } from "../log.ts";
+import type { Outcome, PaymentOutcome, SaleCommand, SaleSpec } from "../ledger/types.ts";
 import { type PublicSaleView, adminSaleView, publicSaleView, reservationView } from "../ledger/views.ts";
 import type { TokenBuckets } from "../http/token-buckets.ts";
 import type { ReservationQuery, Store } from "../store/store.ts";
@@ -277,6 +278,6 @@ function frozen(outcome: Outcome): Outcome {
 }
 
 function defaultFatal(error: unknown): void {
-  console.error(JSON.stringify({ level: "fatal", msg: "journal commit failed", error: String(error) }));
+  log("fatal", "journal commit failed", { error: String(error) });
   setTimeout(() => process.exit(1), 50);
 }

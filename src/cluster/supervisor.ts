@@ -9,12 +9,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config.ts";
 import { Journal } from "../journal/journal.ts";
+import type { Level } from "../log.ts";
 import type { Store } from "../store/store.ts";
 import { WriteBehind } from "../store/write-behind.ts";
 
 export type SupervisorOptions = {
   config: Config;
-  log: (level: string, msg: string, fields?: Record<string, unknown>) => void;
+  log: (level: Level, msg: string, fields?: Record<string, unknown>) => void;
 };
 
 const RESTART_MIN_MS = 100;

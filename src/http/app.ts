@@ -3,6 +3,7 @@
 // error hook that turns everything into problem+json, and the route groups of API.md.
 
 import { Elysia } from "elysia";
+import { log } from "../log.ts";
 import type { SaleGateway } from "../cluster/gateway.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
 import { Admission } from "./admission.ts";
@@ -32,8 +33,20 @@ export function createApp(options: AppOptions) {
   // Without an Admission from the caller nothing is shed, but event streams are still bounded.
   const deps: HttpDeps = options.admission === undefined ? { ...options, admission: new Admission() } : options;
   const gate = new RequestGate(deps);
+  const metrics = deps.metrics;
+  // When each request arrived, for the latency histogram by route (stampede_http_request_duration_seconds).
+  const arrived = new WeakMap<Request, number>();
   return new Elysia({ name: "stampede", serve: { idleTimeout: IDLE_TIMEOUT_SECONDS } })
-    .onRequest(({ request, server }) => gate.check(request, () => server?.requestIP(request)?.address))
+    .onRequest(({ request, server }) => {
+      if (metrics !== undefined) arrived.set(request, performance.now());
+      return gate.check(request, () => server?.requestIP(request)?.address);
+    })
+    .onAfterResponse(({ request, route, set, response }) => {
+      const start = arrived.get(request);
+      if (metrics === undefined || start === undefined) return;
+      const status = response instanceof Response ? response.status : Number(set.status) || 200;
+      metrics.observeHttp(route || "unmatched", status, (performance.now() - start) / 1000);
+    })
     .onParse(({ request }) => gate.parseJson(request))
     .onError(({ code, error }) => errorResponse(code, error))
     .use(docsPlugin({ title: "Stampede", version: options.version, description: DESCRIPTION }))
@@ -84,7 +97,7 @@ function errorResponse(code: string | number, error: unknown): Response {
     default: {
       if ((error as { name?: string })?.name === "InvariantViolation") {
         // A broken invariant is a bug: stop loudly and let recovery rebuild from the journal.
-        console.error(JSON.stringify({ level: "fatal", msg: "invariant violated", error: String(error) }));
+        log("fatal", "invariant violated", { error: String(error) });
         setTimeout(() => process.exit(1), 10);
         return problem(500, "internal_error", "An internal check failed; the server restarts.");
       }
@@ -93,8 +106,10 @@ function errorResponse(code: string | number, error: unknown): Response {
         // Jittered (API.md), so that the clients shed together do not come back together.
         return overloaded(unavailable.message ?? "Unavailable.", unavailable.retryAfterSeconds);
       }
-      console.error(JSON.stringify({ level: "error", msg: "unhandled error", error: String(error) }));
-      return problem(500, "internal_error", "An unexpected error occurred.");
+      // The id ties the answer the client saw to the log line an operator reads.
+      const requestId = Bun.randomUUIDv7();
+      log("error", "unhandled error", { requestId, error: String(error) });
+      return problem(500, "internal_error", `An unexpected error occurred (request ${requestId}).`);
     }
   }
 }

@@ -69,6 +69,15 @@ export class ServerMetrics implements OwnerMetrics {
     });
   }
 
+  /** Scrape-time gauges of a worker in a cluster. */
+  watchCluster(cluster: { forwardQueueDepth(): number }): void {
+    this.registry.gauge({
+      name: "stampede_forward_queue_depth",
+      help: "Commands forwarded to other workers and not yet answered.",
+      collect: () => cluster.forwardQueueDepth(),
+    });
+  }
+
   outcome(kind: SaleCommand["kind"], outcome: Outcome): void {
     const code = outcome.ok ? ("payment" in outcome ? outcome.payment : "ok") : outcome.refusal;
     const key = `${kind}\n${code}`;
