@@ -206,7 +206,7 @@ export async function checkStartup(config: Config): Promise<void> {
 export function checkDataDirWritable(dataDir: string): void {
   const probe = join(dataDir, `.write-probe-${process.pid}`);
   try {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 }); // it will hold secrets.json
     writeFileSync(probe, "");
     rmSync(probe);
   } catch (error) {

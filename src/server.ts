@@ -9,7 +9,7 @@ import { createBuyerVerifier } from "./auth/buyer-token.ts";
 import { loadSecrets, type Secrets, secretProblems } from "./auth/secrets.ts";
 import { SaleOwner } from "./cluster/sale-owner.ts";
 import { type Config, ConfigError } from "./config.ts";
-import { Admission } from "./http/admission.ts";
+import { ADMISSION_DEFAULTS, Admission } from "./http/admission.ts";
 import { createApp } from "./http/app.ts";
 import { CODES_BODY_MAX_BYTES } from "./http/request-gate.ts";
 import { TokenBuckets } from "./http/token-buckets.ts";
@@ -67,7 +67,7 @@ export async function openMigratedStore(config: Pick<Config, "dataDir" | "databa
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const env = options.env ?? process.env;
-  mkdirSync(config.dataDir, { recursive: true });
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 }); // it holds secrets.json and the journals
   const { secrets, generated } = loadSecrets(config.dataDir, env);
   if (generated.length > 0) options.onGeneratedSecrets?.(secrets, generated);
   // After printing: a generated secret must not go unseen because another one was refused.
@@ -80,7 +80,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const journalId = `journal-${cluster?.index ?? 0}`;
   const journal = new Journal(join(config.dataDir, `${journalId}.db`), config.durability);
   const metrics = new ServerMetrics();
+  // The buyer's hold limit is taken at the sale's owner, where every worker's holds of that sale
+  // arrive, so N workers cannot multiply it.
+  const buyerLimits = new TokenBuckets(config.rateLimitBuyer, config.rateLimitBuyer * 2);
   const owner = new SaleOwner({
+    buyerLimits,
     journal,
     store,
     journalId,
@@ -113,9 +117,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   await owner.start();
   const lag = startEventLoopLagMonitor(metrics.eventLoopLag, 100);
 
-  const buyerLimits = new TokenBuckets(config.rateLimitBuyer, config.rateLimitBuyer * 2);
   const addressLimits = new TokenBuckets(config.rateLimitAddress, config.rateLimitAddress * 2);
-  const admission = new Admission({ lagSeconds: () => lag.lagSeconds, pendingEvents: () => owner.pendingEvents });
+  // The bound on holds in flight is the whole machine's, shared out between the workers.
+  const workers = cluster?.workers ?? 1;
+  const admission = new Admission(
+    { lagSeconds: () => lag.lagSeconds, pendingEvents: () => owner.pendingEvents },
+    { holdsInFlightMax: Math.max(256, Math.ceil(ADMISSION_DEFAULTS.holdsInFlightMax / workers)) },
+  );
   const app = createApp({
     version: VERSION,
     gateway: gateway ?? owner,
@@ -129,6 +137,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     admin: createAdminCheck(secrets.adminToken),
     webhookSecret: secrets.webhookSecret,
     buyerLimits,
+    buyerLimitAtOwner: true,
     addressLimits,
     admission,
     trustProxy: config.trustProxy,

@@ -138,12 +138,14 @@ export class SaleOwner implements SaleGateway {
 
   async execute(saleId: string, command: SaleCommand): Promise<Outcome> {
     this.ensureServing();
-    if (command.kind === "hold" && this.options.buyerLimits !== undefined) {
+    let rateLimit: { remaining: number; resetSeconds: number } | undefined;
+    if (command.kind === "hold" && this.options.buyerLimits?.enabled === true) {
       const taken = this.options.buyerLimits.take(command.userId);
       if (!taken.ok) {
         const detail = `Too many holds from this buyer; retry after ${taken.retryAfterSeconds} s.`;
         return { ok: false, refusal: "rate_limited", detail, retryAfterSeconds: taken.retryAfterSeconds };
       }
+      rateLimit = { remaining: taken.remaining, resetSeconds: taken.resetSeconds };
     }
     const ledger = this.ledgers.get(saleId);
     if (ledger === undefined) return { ok: false, refusal: "not_found", detail: `No sale ${saleId}.` };
@@ -152,7 +154,8 @@ export class SaleOwner implements SaleGateway {
     // Holds past their time go first, so a unit whose hold just expired is never refused as sold out.
     const due = ledger.nextExpiry();
     if (due !== undefined && due <= now) ledger.expire(now, this.commit.pending);
-    const outcome = frozen(ledger.execute(command, now, this.commit.pending));
+    const decided = frozen(ledger.execute(command, now, this.commit.pending));
+    const outcome = rateLimit !== undefined && decided.ok && "reservation" in decided ? { ...decided, rateLimit } : decided;
     this.options.metrics?.outcome(command.kind, outcome);
     // Wait even when nothing changed: an answer may rest on events still waiting for their commit.
     await this.commit.durable();

@@ -9,6 +9,8 @@ type Waiter = { resolve: () => void; reject: (error: unknown) => void };
 
 /** Most events one transaction takes; a larger backlog commits over several turns. */
 export const COMMIT_BATCH_MAX = 50_000;
+/** A batch this large commits at once instead of at the end of the event-loop turn. */
+export const COMMIT_EAGER_MIN = 256;
 
 export class GroupCommit {
   /** Events decided but not yet committed; ledgers append to it directly. */
@@ -33,7 +35,10 @@ export class GroupCommit {
     if (this.pending.length === 0 && this.waiters.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.waiters.push({ resolve, reject });
-      this.schedule();
+      // Under a flood of connections Bun runs setImmediate callbacks late (up to a second was
+      // measured with 8000 clients), so a batch that is already large commits now.
+      if (this.pending.length >= COMMIT_EAGER_MIN) this.commit();
+      else this.schedule();
     });
   }
 

@@ -153,7 +153,8 @@ export type Refusal =
   | "rate_limited";
 
 export type Outcome =
-  | { ok: true; reservation: Reservation; replayed?: boolean }
+  // rateLimit: what is left of the buyer's hold budget, when the owner took a token (RateLimit header).
+  | { ok: true; reservation: Reservation; replayed?: boolean; rateLimit?: { remaining: number; resetSeconds: number } }
   | { ok: true; payment: PaymentOutcome; reservationId: string }
   | { ok: true; added: number; duplicates: number }
   | { ok: true; sale: true }

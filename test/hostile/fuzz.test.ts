@@ -286,10 +286,12 @@ describe(`hostile input (FUZZ_SEED=${SEED})`, () => {
     const requests = fc.sample(hostileRequests(ctx), { seed: SEED, numRuns: FETCH_REQUESTS });
     const byKind = new Map<string, number>();
     const byStatus = new Map<number, number>();
+    const slowest: { tookMs: number; request: string }[] = [];
     const started = performance.now();
     await inParallel(requests, IN_FLIGHT, async (request, index) => {
       byKind.set(request.kind, (byKind.get(request.kind) ?? 0) + 1);
       let problem: string | null;
+      const sentAt = performance.now();
       try {
         const response = await fetch(`${h.url}${request.path}`, {
           method: request.method,
@@ -299,6 +301,12 @@ describe(`hostile input (FUZZ_SEED=${SEED})`, () => {
         });
         byStatus.set(response.status, (byStatus.get(response.status) ?? 0) + 1);
         problem = await verdict(request, response);
+        const tookMs = performance.now() - sentAt;
+        if (tookMs > (slowest[slowest.length - 1]?.tookMs ?? 0) || slowest.length < 5) {
+          slowest.push({ tookMs, request: describeRequest(index, request).slice(0, 300) });
+          slowest.sort((a, b) => b.tookMs - a.tookMs);
+          slowest.length = Math.min(slowest.length, 5);
+        }
       } catch (error) {
         problem = `no answer: ${String(error).slice(0, 200)}`;
       }
@@ -307,7 +315,10 @@ describe(`hostile input (FUZZ_SEED=${SEED})`, () => {
     });
     const elapsed = Math.round(performance.now() - started);
     console.log(`hostile: ${requests.length} requests in ${elapsed} ms, ${byKind.size} kinds, by status ${JSON.stringify(Object.fromEntries(byStatus))}`);
-    if (process.env.FUZZ_VERBOSE) console.log(JSON.stringify(Object.fromEntries(byKind)));
+    if (process.env.FUZZ_VERBOSE) {
+      console.log(JSON.stringify(Object.fromEntries(byKind)));
+      for (const { tookMs, request } of slowest) console.log(`slow: ${Math.round(tookMs)} ms ${request}`);
+    }
     // Every generator had its turn.
     expect(byKind.size).toBeGreaterThanOrEqual(30);
   }, 120_000);

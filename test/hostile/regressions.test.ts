@@ -98,6 +98,35 @@ describe("bodies", () => {
   });
 });
 
+describe("who sees a code", () => {
+  test("only its buyer, once confirmed: not before, not another buyer, not the operator's listings", async () => {
+    await createSale(h, saleBody("reg-codes"));
+    await expectStatus(await h.admin("POST", "/v1/admin/sales/reg-codes/items/gift-50/codes", { codes: ["SECRET-CODE-1", "SECRET-CODE-2"] }), 200);
+    const reservation = await held(h, "dora", "reg-codes", "gift-50");
+    expect(reservation.codes).toEqual([]);
+    const own = `/v1/sales/reg-codes/reservations/${reservation.id}`;
+    expect((await expectStatus<{ codes: string[] }>(await h.buyer("dora", "GET", own), 200)).codes).toEqual([]);
+    expect(await (await h.webhook(paymentFor(reservation))).json()).toEqual({ outcome: "confirmed" });
+    const codes = (await expectStatus<{ codes: string[] }>(await h.buyer("dora", "GET", own), 200)).codes;
+    expect(codes).toHaveLength(1);
+    const code = codes[0] as string;
+    await expectProblem(await h.buyer("eve", "GET", own), 404, "not_found");
+    const everywhere = [
+      await (await h.buyer("eve", "GET", "/v1/sales/reg-codes/reservations")).text(),
+      await (await fetch(`${h.url}/v1/sales/reg-codes`)).text(),
+      await (await h.admin("GET", "/v1/admin/sales/reg-codes")).text(),
+      await (await h.admin("GET", "/v1/admin/sales")).text(),
+      await (await h.admin("GET", "/v1/admin/sales/reg-codes/reservations")).text(),
+      await (await h.admin("GET", "/v1/admin/sales/reg-codes/reservations.csv")).text(),
+      await (await h.admin("GET", "/v1/admin/sales/reg-codes/payments")).text(),
+      await (await fetch(`${h.url}/metrics`)).text(),
+    ];
+    for (const text of everywhere) expect(text).not.toContain(code);
+    // The admin listing names the reservation, with its codes left out.
+    expect(everywhere[4]).toContain(reservation.id);
+  });
+});
+
 describe("heads", () => {
   test("an 80 KB header is refused at once with 431, not a hang", async () => {
     const answer = await rawRequest(port, `GET /v1/sales/reg-sale HTTP/1.1\r\nHost: x\r\nX-Big: ${"b".repeat(80 * 1024)}\r\nConnection: close\r\n\r\n`, 5_000);

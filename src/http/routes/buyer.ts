@@ -61,6 +61,9 @@ export function buyerRoutes(deps: HttpDeps, gate: RequestGate) {
         if (!outcome.ok && outcome.refusal === "rate_limited") {
           return rateLimited("buyer", outcome.retryAfterSeconds ?? 1, buyerLimits.enabled ? buyerLimits : undefined);
         }
+        if (outcome.ok && "rateLimit" in outcome && outcome.rateLimit !== undefined) {
+          headers = { ratelimit: rateLimitField("buyer", outcome.rateLimit.remaining, outcome.rateLimit.resetSeconds) };
+        }
         return reservationAnswer(outcome, 201, headers);
       },
       {

@@ -66,20 +66,12 @@ function sseResponse(
   watch: (listener: (view: PublicSaleView) => void) => (() => void) | null,
 ): Response {
   const encoder = new TextEncoder();
-  let stop = () => lease.release();
+  let stop = () => {};
   const stream = new ReadableStream<Uint8Array>({
     start(controller) {
       let stopped = false;
-      const send = (text: string) => {
-        try {
-          controller.enqueue(encoder.encode(text));
-        } catch {
-          stop();
-        }
-      };
-      send(`retry: 2000\ndata: ${JSON.stringify(first)}\n\n`);
-      const unwatch = watch((view) => send(`data: ${JSON.stringify(view)}\n\n`)) ?? (() => {});
-      const heartbeat = setInterval(() => send(": heartbeat\n\n"), SSE_HEARTBEAT_MS);
+      let heartbeat: ReturnType<typeof setInterval> | undefined;
+      let unwatch = () => {};
       const end = () => {
         stop();
         try {
@@ -95,9 +87,20 @@ function sseResponse(
         lease.signal.removeEventListener("abort", end);
         lease.release();
       };
+      const send = (text: string) => {
+        try {
+          controller.enqueue(encoder.encode(text));
+        } catch {
+          stop();
+        }
+      };
       if (clientGone.aborted || lease.signal.aborted) return end();
       clientGone.addEventListener("abort", end);
       lease.signal.addEventListener("abort", end);
+      send(`retry: 2000\ndata: ${JSON.stringify(first)}\n\n`);
+      if (stopped) return;
+      unwatch = watch((view) => send(`data: ${JSON.stringify(view)}\n\n`)) ?? (() => {});
+      heartbeat = setInterval(() => send(": heartbeat\n\n"), SSE_HEARTBEAT_MS);
     },
     cancel() {
       stop();
