@@ -103,7 +103,9 @@ export const ReservationListQuery = t.Object({
   // The bounds are checked by the route: Elysia checks them on a query value only after coercing
   // the string, and its error then names no property, so the 422 could not say `/limit`.
   limit: t.Optional(t.Integer({ description: `1..${RESERVATIONS_PAGE_MAX}, default 100` })),
-  cursor: t.Optional(t.String({ minLength: 1, maxLength: 128 })),
+  // A cursor is a reservation id the server made; anything else (a NUL byte, which PostgreSQL refuses
+  // in text) is a 422, never a failed query.
+  cursor: t.Optional(t.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_-]+$" })),
 });
 
 export const PaymentListQuery = t.Object({

@@ -8,6 +8,7 @@ import { signBuyerToken } from "../../src/auth/buyer-token.ts";
 import { signWebhook } from "../../src/auth/webhook-signature.ts";
 import { type Config, loadConfig } from "../../src/config.ts";
 import { type RunningServer, startServer } from "../../src/server.ts";
+import { createTestDatabase } from "../postgres/test-database.ts";
 
 export const SECRETS = {
   STAMPEDE_ADMIN_TOKEN: "test-admin-token-0123456789abcdef",
@@ -36,7 +37,14 @@ export async function startHarness(
   options: { env?: Record<string, string>; dataDir?: string; clock?: () => number } = {},
 ): Promise<Harness> {
   const dataDir = options.dataDir ?? tempDir();
+  // STAMPEDE_TEST_STORE=postgres runs the same tests with PostgreSQL as the system of record, each
+  // harness in a database of its own.
+  const database =
+    process.env.STAMPEDE_TEST_STORE === "postgres" && options.env?.DATABASE_URL === undefined
+      ? await createTestDatabase("stampede_api")
+      : null;
   const env = {
+    ...(database === null ? {} : { DATABASE_URL: database.url }),
     ...SECRETS,
     STAMPEDE_DATA_DIR: dataDir,
     PORT: "0",
@@ -86,6 +94,7 @@ export async function startHarness(
     },
     async close() {
       await server.stop();
+      await database?.drop();
       if (options.dataDir === undefined) rmSync(dataDir, { recursive: true, force: true });
     },
   };
