@@ -1,96 +1,219 @@
-// `bun run bench`: durable holds/s of Stampede (embedded store) side by side with the ceiling, a bare
-// Bun.serve that parses the same JSON, measured with wrk in the same run. Exactness is checked after
-// the run through the admin API. (The full benchmark of the bench issue grows from here.)
+// `bun run bench [--quick]`: Stampede against a bare Bun.serve ceiling and the usual designs, on
+// loopback, in one run. It starts every contestant itself (one at a time, fresh ports, temp data
+// dirs), runs the scenarios of bench/scenarios/ against each, checks exactness through the operator
+// API after every scenario, prints a report and writes it to bench/results/ (JSON and Markdown).
+//
+// It never fails on a timing: the exit status is 1 only when exactness was violated or something
+// crashed, and every process it started is gone when it exits, whatever happened.
 
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdtempSync, rmSync } from "node:fs";
+import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
-import { signBuyerToken } from "../src/auth/buyer-token.ts";
-import { SECRETS } from "../test/support/harness.ts";
-import { freePort, spawnServer } from "../test/support/process.ts";
+import { startCeiling, startRedisLua, startUsualPg } from "./contestants/baselines.ts";
+import { killAll } from "./contestants/registry.ts";
+import { createDatabase, dropDatabase, postgresReachable, REDIS_URL, redisReachable, removeRedisKeys } from "./contestants/services.ts";
+import { StampedeContestant } from "./contestants/stampede.ts";
+import type { Contestant } from "./contestants/types.ts";
+import { generatorName, runLoad } from "./load/index.ts";
+import { describeMachine } from "./report/machine.ts";
+import { markdown, type Report, writeResults } from "./report/report.ts";
+import { judgeTargets } from "./report/targets.ts";
+import { availabilityReads } from "./scenarios/reads.ts";
+import { BenchContext, FULL, QUICK } from "./scenarios/context.ts";
+import { theDrop } from "./scenarios/drop.ts";
+import { hotSaleHolds } from "./scenarios/holds.ts";
+import { memoryAndRecovery } from "./scenarios/memory-recovery.ts";
+import { soldOutStorm } from "./scenarios/sold-out.ts";
+import { ceilingWebhooks, paymentWebhooks } from "./scenarios/webhooks.ts";
+import { mintBuyers } from "./tokens.ts";
 
-const quick = process.argv.includes("--quick");
-const DURATION = quick ? "3s" : "10s";
-const CONNECTIONS = 64;
-const BUYERS = 10_000;
+const RESULTS_DIR = join(import.meta.dir, "results");
+const started = performance.now();
+const log = (message: string) => process.stderr.write(`[bench ${((performance.now() - started) / 1000).toFixed(1)}s] ${message}\n`);
 
-type WrkResult = { requestsPerSecond: number; non2xx: number; total: number; p50us: number; p99us: number; p999us: number };
+/** Cleanups still owed (temp dir, databases, Redis keys), run on a signal too. */
+const pendingCleanups = new Set<() => Promise<void>>();
 
-async function wrk(url: string, tokensFile: string, path: string): Promise<WrkResult> {
-  const proc = Bun.spawn(
-    ["wrk", "-t2", `-c${CONNECTIONS}`, `-d${DURATION}`, "--latency", "-s", "bench/holds.lua", url],
-    { env: { ...process.env, BENCH_TOKENS: tokensFile, BENCH_PATH: path }, stdout: "pipe", stderr: "pipe" },
-  );
-  const text = await new Response(proc.stdout).text();
-  await proc.exited;
-  const number = (pattern: RegExp) => Number(pattern.exec(text)?.[1] ?? 0);
-  return {
-    requestsPerSecond: number(/Requests\/sec:\s+([\d.]+)/),
-    non2xx: number(/Non-2xx or 3xx responses:\s+(\d+)/),
-    total: number(/(\d+) requests in/),
-    p50us: number(/latency_p50_us=(\d+)/),
-    p99us: number(/p99_us=(\d+)/),
-    p999us: number(/p999_us=(\d+)/),
-  };
+type Plan = {
+  /** Matched by --only. */
+  key: string;
+  label: string;
+  start: () => Promise<Contestant>;
+  scenarios: ((ctx: BenchContext, contestant: Contestant) => Promise<unknown>)[];
+  cleanup?: () => Promise<void>;
+};
+
+function stampedeScenarios() {
+  return [
+    hotSaleHolds,
+    soldOutStorm,
+    availabilityReads,
+    theDrop,
+    (ctx: BenchContext, contestant: Contestant) => paymentWebhooks(ctx, contestant as StampedeContestant),
+  ];
 }
 
-async function main() {
-  const work = mkdtempSync(join(tmpdir(), "stampede-bench-"));
-  const tokensFile = join(work, "tokens.txt");
-  const tokens = Array.from({ length: BUYERS }, (_, i) => signBuyerToken(SECRETS.STAMPEDE_JWT_SECRET, `buyer-${i}`, 86_400));
-  writeFileSync(tokensFile, `${tokens.join("\n")}\n`);
-
-  const ceilingPort = freePort();
-  const ceiling = Bun.spawn(["bun", "run", "bench/ceiling.ts"], { env: { ...process.env, PORT: String(ceilingPort) }, stdout: "ignore" });
-  await waitForPort(`http://127.0.0.1:${ceilingPort}`);
-  const ceilingResult = await wrk(`http://127.0.0.1:${ceilingPort}`, tokensFile, "/v1/sales/bench/reservations");
-  ceiling.kill();
-
-  const server = await spawnServer(join(work, "data"));
-  const admin = { authorization: `Bearer ${SECRETS.STAMPEDE_ADMIN_TOKEN}`, "content-type": "application/json" };
-  const stock = 100_000_000;
-  await fetch(`${server.url}/v1/admin/sales`, {
-    method: "POST",
-    headers: admin,
-    body: JSON.stringify({
-      id: "bench",
-      name: "Bench",
-      limitPerUser: 1000,
-      holdSeconds: 3600,
-      items: [{ id: "item", name: "Item", price: 100, currency: "USD", stock }],
-    }),
-  });
-  const holds = await wrk(server.url, tokensFile, "/v1/sales/bench/reservations");
-  const sale = (await (await fetch(`${server.url}/v1/admin/sales/bench`, { headers: admin })).json()) as {
-    items: { stock: number; available: number; held: number; confirmed: number }[];
-  };
-  await server.kill("SIGTERM");
-  rmSync(work, { recursive: true, force: true });
-
-  const item = sale.items[0];
-  const acknowledged = holds.total - holds.non2xx;
-  const exact = item !== undefined && item.available + item.held + item.confirmed === stock && item.held >= acknowledged;
-  const row = (name: string, r: WrkResult) =>
-    `| ${name} | ${Math.round(r.requestsPerSecond)} | ${(r.requestsPerSecond / ceilingResult.requestsPerSecond).toFixed(2)} | ${(r.p50us / 1000).toFixed(2)} | ${(r.p99us / 1000).toFixed(2)} | ${(r.p999us / 1000).toFixed(2)} | ${r.non2xx} |`;
-  console.log(`wrk -t2 -c${CONNECTIONS} -d${DURATION}, ${BUYERS} distinct buyers (JWTs)`);
-  console.log("| contestant | req/s | ratio to ceiling | p50 ms | p99 ms | p99.9 ms | non-2xx |");
-  console.log("| --- | --- | --- | --- | --- | --- | --- |");
-  console.log(row("ceiling: bare Bun.serve JSON echo", ceilingResult));
-  console.log(row("Stampede durable holds (embedded store)", holds));
-  console.log(`exactness: held ${item?.held} >= acknowledged ${acknowledged}, stock conserved: ${exact ? "yes" : "NO"}`);
-  if (!exact) process.exit(1);
-}
-
-async function waitForPort(url: string): Promise<void> {
-  for (let i = 0; i < 200; i += 1) {
-    try {
-      await fetch(url);
-      return;
-    } catch {
-      await Bun.sleep(25);
-    }
+async function plans(ctx: BenchContext, runId: string): Promise<Plan[]> {
+  const cores = availableParallelism();
+  const list: Plan[] = [
+    { key: "ceiling", label: "ceiling", start: startCeiling, scenarios: [hotSaleHolds, availabilityReads, ceilingWebhooks] },
+    {
+      key: "stampede-embedded-1w",
+      label: "Stampede, embedded, 1 worker",
+      start: () =>
+        StampedeContestant.start({ key: "stampede-embedded-1w", name: "Stampede, embedded store, 1 worker", dataDir: join(ctx.workDir, "embedded-1w"), workers: 1 }),
+      scenarios: stampedeScenarios(),
+    },
+    {
+      key: "stampede-embedded-default",
+      label: "Stampede, embedded, default workers",
+      start: () =>
+        StampedeContestant.start({
+          key: `stampede-embedded-${cores}w`,
+          name: `Stampede, embedded store, ${cores} workers (default)`,
+          dataDir: join(ctx.workDir, "embedded-default"),
+          workers: "default",
+        }),
+      scenarios: stampedeScenarios(),
+    },
+  ];
+  const pgProblem = await postgresReachable();
+  if (pgProblem === null) {
+    const stampedeDb = `stampede_bench_${runId}`;
+    const usualDb = `stampede_bench_usual_${runId}`;
+    list.push({
+      key: "stampede-postgres",
+      label: "Stampede, PostgreSQL",
+      start: async () =>
+        StampedeContestant.start({
+          key: `stampede-postgres-${cores}w`,
+          name: `Stampede, PostgreSQL store, ${cores} workers (default)`,
+          dataDir: join(ctx.workDir, "postgres"),
+          workers: "default",
+          databaseUrl: await createDatabase(stampedeDb),
+        }),
+      scenarios: stampedeScenarios(),
+      cleanup: () => dropDatabase(stampedeDb),
+    });
+    list.push({
+      key: "usual-pg",
+      label: "usual design (PostgreSQL)",
+      start: async () => startUsualPg(await createDatabase(usualDb)),
+      scenarios: [hotSaleHolds, soldOutStorm, availabilityReads, theDrop],
+      cleanup: () => dropDatabase(usualDb),
+    });
+  } else {
+    ctx.notes.push(`PostgreSQL not reachable (${pgProblem}): Stampede on PostgreSQL and the usual design were not measured.`);
   }
-  throw new Error(`${url} did not come up`);
+  const redisProblem = await redisReachable();
+  if (redisProblem === null) {
+    const prefix = `stampede-bench-${runId}`;
+    list.push({
+      key: "redis-lua",
+      label: "Redis + Lua",
+      start: () => startRedisLua(REDIS_URL, prefix),
+      scenarios: [hotSaleHolds, soldOutStorm, availabilityReads, theDrop],
+      cleanup: async () => {
+        await removeRedisKeys(prefix);
+      },
+    });
+  } else {
+    ctx.notes.push(`Redis not reachable (${redisProblem}): the Redis + Lua baseline was not measured.`);
+  }
+  return list;
 }
 
-await main();
+async function runPlan(ctx: BenchContext, plan: Plan): Promise<void> {
+  let contestant: Contestant | null = null;
+  try {
+    log(`starting ${plan.label}`);
+    if (plan.cleanup !== undefined) pendingCleanups.add(plan.cleanup);
+    contestant = await plan.start();
+    for (const scenario of plan.scenarios) {
+      const before = ctx.rows.length;
+      await scenario(ctx, contestant);
+      for (const row of ctx.rows.slice(before)) {
+        log(
+          `${row.scenario} / ${row.contestant}: ${row.requestsPerSecond === undefined ? "" : `${Math.round(row.requestsPerSecond)} req/s, `}` +
+            `p99 ${row.latencyMs?.p99.toFixed(2) ?? "-"} ms; ${row.result}; exact: ${row.exact ?? "n/a"}`,
+        );
+      }
+    }
+  } catch (error) {
+    const message = `${plan.label}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
+    ctx.crashes.push(message.slice(0, 2000));
+    log(`FAILED ${message.slice(0, 2000)}`);
+  } finally {
+    await contestant?.stop().catch((error) => ctx.crashes.push(`${plan.label}: stopping: ${String(error)}`));
+    if (plan.cleanup !== undefined) pendingCleanups.delete(plan.cleanup);
+    await plan.cleanup?.().catch((error) => ctx.notes.push(`${plan.label}: cleanup: ${String(error)}`));
+  }
+}
+
+async function main(): Promise<number> {
+  const quick = process.argv.includes("--quick");
+  // --only=ceiling,stampede-embedded-1w,memory runs a part of the benchmark (for working on it).
+  const only = process.argv.find((arg) => arg.startsWith("--only="))?.slice("--only=".length).split(",");
+  const included = (key: string) => only === undefined || only.includes(key);
+  const scale = quick ? QUICK : FULL;
+  const machine = describeMachine();
+  const date = new Date().toISOString();
+  const runId = `${process.pid}_${Date.now().toString(36)}`;
+  const workDir = mkdtempSync(join(tmpdir(), "stampede-bench-"));
+  const files = { hotBuyers: join(workDir, "hot-buyers.txt"), dropBuyers: join(workDir, "drop-buyers.txt") };
+  const ctx = new BenchContext(scale, workDir, files, runLoad);
+  const removeWorkDir = async () => rmSync(workDir, { recursive: true, force: true });
+  pendingCleanups.add(removeWorkDir);
+  try {
+    log(`${quick ? "quick" : "full"} run; load generator ${generatorName()}; minting ${(scale.hotBuyers + scale.dropBuyers).toLocaleString("en-US")} buyer JWTs`);
+    await mintBuyers(files.hotBuyers, "hot", scale.hotBuyers);
+    await mintBuyers(files.dropBuyers, "drop", scale.dropBuyers);
+    for (const plan of await plans(ctx, runId)) if (included(plan.key)) await runPlan(ctx, plan);
+    if (included("memory")) {
+      log("memory and recovery");
+      await memoryAndRecovery(ctx).catch((error) => {
+        ctx.crashes.push(`memory and recovery: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`.slice(0, 2000));
+      });
+    }
+    for (const row of ctx.rows.filter((r) => r.scenario === "memory" || r.scenario === "recovery")) log(`${row.scenario}: ${row.result}`);
+  } finally {
+    killAll();
+    pendingCleanups.delete(removeWorkDir);
+    await removeWorkDir();
+  }
+  machine.loadAverageEnd = loadavg();
+  if (generatorName() === "bun-sockets") {
+    ctx.notes.push("wrk was not on the PATH: the fallback generator on Bun's raw sockets was used; it may limit the fastest contestants.");
+  }
+  const report: Report = {
+    date,
+    command: `bun run bench${quick ? " --quick" : ""}${only === undefined ? "" : ` --only=${only.join(",")}`}`,
+    durationMs: performance.now() - started,
+    machine,
+    generator: generatorName(),
+    scale,
+    rows: ctx.rows,
+    targets: judgeTargets(ctx.rows, scale),
+    violations: ctx.violations,
+    crashes: ctx.crashes,
+    notes: ctx.notes,
+  };
+  process.stdout.write(`${markdown(report)}\n`);
+  for (const path of writeResults(RESULTS_DIR, report, only !== undefined)) log(`wrote ${path}`);
+  const failed = ctx.violations.length + ctx.crashes.length;
+  log(failed === 0 ? "exactness held everywhere; nothing crashed" : `FAILED: ${ctx.violations.length} exactness violations, ${ctx.crashes.length} crashes`);
+  return failed === 0 ? 0 : 1;
+}
+
+// Whatever ends the run, the processes it started end with it.
+process.on("exit", killAll);
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, async () => {
+    killAll();
+    const cleanups = [...pendingCleanups].map((cleanup) => cleanup().catch(() => {}));
+    await Promise.race([Promise.all(cleanups), Bun.sleep(5_000)]);
+    process.exit(130);
+  });
+}
+
+process.exit(await main());

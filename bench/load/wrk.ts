@@ -4,6 +4,7 @@
 // that never drains, e.g. because the server died; what was not answered is reported as such.
 
 import { join } from "node:path";
+import { track } from "../contestants/registry.ts";
 import { finishResult, type LoadResult, type LoadSpec, type RawLoadResult } from "./types.ts";
 
 const SCRIPT = join(import.meta.dir, "wrk.lua");
@@ -55,6 +56,7 @@ export async function runWrk(spec: LoadSpec): Promise<LoadResult> {
       stderr: "pipe",
     },
   );
+  const untrack = track(() => proc.kill("SIGKILL"));
   let interrupter: ReturnType<typeof setInterval> | null = null;
   const interrupt = () => {
     if (interrupter !== null) return;
@@ -80,6 +82,7 @@ export async function runWrk(spec: LoadSpec): Promise<LoadResult> {
     clearTimeout(killTimer);
     if (interrupter !== null) clearInterval(interrupter);
     if (proc.exitCode === null) proc.kill("SIGKILL");
+    untrack();
   }
   const line = text.split("\n").find((l) => l.startsWith(RESULT_PREFIX));
   if (line === undefined) {
