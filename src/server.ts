@@ -115,6 +115,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         });
   if (gateway !== null) metrics.watchCluster(gateway);
   await owner.start();
+  gateway?.announceServing();
   const lag = startEventLoopLagMonitor(metrics.eventLoopLag, 100);
 
   const addressLimits = new TokenBuckets(config.rateLimitAddress, config.rateLimitAddress * 2);

@@ -36,6 +36,8 @@ type PeerArgs = {
 
 /** How often an owner republishes every sale it owns, so time-driven status changes spread. */
 const SNAPSHOT_REFRESH_MS = 1_000;
+/** A peer that has not said it serves for this long counts as not serving. */
+const PEER_SERVING_STALE_MS = 3 * SNAPSHOT_REFRESH_MS;
 /** Changes are published at most this often per sale. */
 const SNAPSHOT_INTERVAL_MS = 20;
 
@@ -47,19 +49,30 @@ export class ClusterGateway implements SaleGateway {
   private publishTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly refreshTimer: ReturnType<typeof setInterval>;
   private readonly clock: () => number;
+  /** When each peer last said it serves its sales (0: never). */
+  private readonly peerServingAt: number[];
+  /** Set once every worker has served: from then on a peer's trouble is reported, not fatal. */
+  private allServedOnce = false;
 
   constructor(private readonly options: ClusterOptions) {
     const { index, workers, socketPath, local } = options;
     this.clock = options.clock ?? Date.now;
+    this.peerServingAt = new Array(workers).fill(0);
     this.server = new PeerServer(socketPath(index), this.handler());
     this.peers = Array.from({ length: workers }, (_, i) => {
       if (i === index) return null;
       const client = new PeerClient(i, socketPath(i));
-      client.onConnect = () => this.publishAll(client);
+      client.onConnect = () => {
+        this.announce(client);
+        this.publishAll(client);
+      };
       return client;
     });
     local.onCommitted = (saleIds) => this.changed(saleIds);
-    this.refreshTimer = setInterval(() => this.publishAll(), SNAPSHOT_REFRESH_MS);
+    this.refreshTimer = setInterval(() => {
+      this.announce(null);
+      this.publishAll();
+    }, SNAPSHOT_REFRESH_MS);
     this.refreshTimer.unref?.();
   }
 
@@ -104,6 +117,7 @@ export class ClusterGateway implements SaleGateway {
       },
       event: (op, args) => {
         if (op === "snapshot") this.snapshots.put(args as Snapshot);
+        if (op === "serving") this.peerServingAt[(args as { index: number }).index] = this.clock();
       },
     };
   }
@@ -195,11 +209,28 @@ export class ClusterGateway implements SaleGateway {
 
   readiness() {
     const local = this.options.local.readiness();
-    const down = this.peers.filter((peer) => peer !== null && !peer.connected).map((peer) => peer?.index);
+    const now = this.clock();
+    const down = this.peers
+      .filter((peer) => peer !== null && (!peer.connected || now - (this.peerServingAt[peer.index] ?? 0) > PEER_SERVING_STALE_MS))
+      .map((peer) => peer?.index);
     const reasons = [...local.reasons];
-    if (down.length > 0) reasons.push(`workers ${down.join(", ")} unreachable (their sales answer 503)`);
-    // A worker whose peers are down still sells its own sales: readiness reports, it does not refuse.
-    return { ...local, reasons, ready: local.ready };
+    if (down.length > 0) reasons.push(`workers ${down.join(", ")} not serving (their sales answer 503)`);
+    if (down.length === 0 && local.ready) this.allServedOnce = true;
+    // Until every worker has recovered once, the server is not ready (a sale could still answer
+    // 503). After that a worker that restarts is reported, but the others keep the server ready:
+    // they sell their sales, and taking the whole node out of rotation would stop those too.
+    return { ...local, reasons, ready: local.ready && (this.allServedOnce || down.length === 0) };
+  }
+
+  /** Tell every peer at once that this worker now serves its sales (after recovery). */
+  announceServing(): void {
+    this.announce(null);
+  }
+
+  /** Tell peers (one, or all) that this worker serves its sales, once it does. */
+  private announce(only: PeerClient | null): void {
+    if (!this.options.local.readiness().ready) return;
+    for (const peer of only === null ? this.peers : [only]) peer?.emit("serving", { index: this.options.index });
   }
 
   /** Owner side: note changed sales and publish them within SNAPSHOT_INTERVAL_MS. */

@@ -10,6 +10,12 @@ import type { Confirmation, Payment, Reservation, SaleEvent, SalePatch, SaleSpec
 /** How long an idempotency key is remembered (API.md: kept 24 h). */
 export const IDEMPOTENCY_KEEP_MS = 24 * 60 * 60 * 1000;
 
+/**
+ * The codes of every reservation that has none yet. Shared and frozen: a million live holds would
+ * otherwise carry a million empty arrays (~70 bytes each); confirmation replaces it, never mutates.
+ */
+const NO_CODES: string[] = Object.freeze([]) as unknown as string[];
+
 export type IdempotencyRecord = { fingerprint: string; reservationId: string; at: number };
 
 export class SaleState {
@@ -147,7 +153,7 @@ export class SaleState {
       createdAt: event.at,
       expiresAt: event.expiresAt,
       endedAt: 0,
-      codes: [],
+      codes: NO_CODES,
       paymentId: null,
     };
     this.reservations.set(reservation.id, reservation);
