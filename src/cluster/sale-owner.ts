@@ -47,6 +47,9 @@ export class SaleOwner implements SaleGateway {
   private lastNow = 0;
   private expiryTimer: ReturnType<typeof setInterval> | null = null;
   private state: "recovering" | "serving" | "draining" = "recovering";
+  private readonly epoch = Date.now().toString(36);
+  /** The last public document of each sale, reused while its version stands (reads are hot). */
+  private readonly publicViews = new Map<string, { view: PublicSaleView; version: string }>();
   /** Told which sales each commit changed (the cluster publishes their snapshots). */
   onCommitted: (saleIds: Set<string>) => void = () => {};
 
@@ -193,7 +196,13 @@ export class SaleOwner implements SaleGateway {
     const ledger = await this.readLedger(saleId);
     if (ledger === null) return null;
     const now = this.now();
-    return { view: publicSaleView(ledger.state, now), version: `${ledger.state.version}-${ledger.state.status(now)}` };
+    // The epoch makes a version unique across restarts of this owner (the ledger's count restarts).
+    const version = `${this.epoch}.${ledger.state.version}-${ledger.state.status(now)}`;
+    const cached = this.publicViews.get(saleId);
+    if (cached?.version === version) return cached;
+    const found = { view: publicSaleView(ledger.state, now), version };
+    this.publicViews.set(saleId, found);
+    return found;
   }
 
   watchSale(saleId: string, listener: (view: PublicSaleView) => void): (() => void) | null {

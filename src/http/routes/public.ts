@@ -8,6 +8,9 @@ import { problem } from "../problem.ts";
 import type { HttpDeps, RequestGate } from "../request-gate.ts";
 import { Problem, PublicSale, SaleParams } from "../schemas.ts";
 
+/** Documents kept serialized; past this many sales the cache starts over. */
+const DOCUMENTS_MAX = 10_000;
+
 /** Heartbeats keep the stream under the server's idle timeout (10 s) and idle proxies from closing it. */
 const SSE_HEARTBEAT_MS = 5_000;
 
@@ -15,17 +18,26 @@ export function publicRoutes(deps: HttpDeps, gate: RequestGate) {
   const { gateway } = deps;
   const admission = deps.admission ?? new Admission();
   const notFound = (saleId: string) => problem(404, "not_found", `No sale ${saleId}.`);
+  /** Each sale's document serialized once per version, with its ETag: reads are the hottest route. */
+  const documents = new Map<string, { version: string; document: string; headers: { etag: string; "cache-control": string } }>();
   return new Elysia({ name: "public" })
     .get(
       "/v1/sales/:saleId",
       async ({ params, request }) => {
         const found = await gateway.publicSale(params.saleId);
         if (found === null) return notFound(params.saleId);
-        // The tag is a hash of the document itself: the ledger's version counter starts again after
-        // a restart, so a tag made from it could name a different document than the client cached.
-        const document = JSON.stringify(found.view);
-        const etag = `"${Bun.hash(document).toString(36)}"`;
-        const headers = { etag, "cache-control": "public, max-age=1" };
+        let rendered = documents.get(params.saleId);
+        if (rendered?.version !== found.version) {
+          // The tag is a hash of the document itself: the ledger's version counter starts again after
+          // a restart, so a tag made from it could name a different document than the client cached.
+          const document = JSON.stringify(found.view);
+          const etag = `"${Bun.hash(document).toString(36)}"`;
+          rendered = { version: found.version, document, headers: { etag, "cache-control": "public, max-age=1" } };
+          if (documents.size >= DOCUMENTS_MAX) documents.clear();
+          documents.set(params.saleId, rendered);
+        }
+        const { document, headers } = rendered;
+        const etag = headers.etag;
         if (request.headers.get("if-none-match") === etag) return new Response(null, { status: 304, headers });
         return new Response(document, { status: 200, headers: { "content-type": "application/json", ...headers } });
       },
