@@ -54,6 +54,8 @@ async function serve(config: Config): Promise<void> {
   const workerIndex = process.env.STAMPEDE_WORKER_INDEX;
   if (workerIndex !== undefined) return serveAsWorker(config, Number(workerIndex));
   await checkStartup(config);
+  // The port first: a start that cannot listen must fail before it generates and prints secrets.
+  const port = claimPort(config);
   const { secrets, generated } = loadSecrets(config.dataDir, process.env);
   if (generated.length > 0) printGenerated(secrets, generated, config.dataDir);
   const problems = secretProblems(secrets);
@@ -61,7 +63,6 @@ async function serve(config: Config): Promise<void> {
   const store = await openMigratedStore(config);
   const drained = await drainJournals(config, store);
   await store.close();
-  const port = claimPort(config);
   const supervisor = new Supervisor({ config, log });
   supervisor.start(port);
   const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
