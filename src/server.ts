@@ -125,6 +125,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     { lagSeconds: () => lag.lagSeconds, pendingEvents: () => owner.pendingEvents },
     { holdsInFlightMax: Math.max(256, Math.ceil(ADMISSION_DEFAULTS.holdsInFlightMax / workers)) },
   );
+  metrics.watchAdmission(admission);
   const app = createApp({
     version: VERSION,
     gateway: gateway ?? owner,

@@ -69,6 +69,20 @@ export class ServerMetrics implements OwnerMetrics {
     });
   }
 
+  /** What admission control has shed since start, by kind (holds, reads, streams). */
+  watchAdmission(admission: { shed: { holds: number; reads: number; streams: number } }): void {
+    this.registry.gauge({
+      name: "stampede_shed_requests",
+      help: "Requests refused by admission control since start (503 overloaded, or 429 for streams per address), by kind.",
+      labelNames: ["kind"],
+      collect: () => [
+        { labels: ["holds"], value: admission.shed.holds },
+        { labels: ["reads"], value: admission.shed.reads },
+        { labels: ["streams"], value: admission.shed.streams },
+      ],
+    });
+  }
+
   /** Scrape-time gauges of a worker in a cluster. */
   watchCluster(cluster: { forwardQueueDepth(): number }): void {
     this.registry.gauge({
