@@ -139,7 +139,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     admin: createAdminCheck(secrets.adminToken),
     webhookSecret: secrets.webhookSecret,
     buyerLimits,
-    buyerLimitAtOwner: true,
     addressLimits,
     admission,
     trustProxy: config.trustProxy,

@@ -14,7 +14,7 @@ import { buyerRoutes } from "./routes/buyer.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { publicRoutes } from "./routes/public.ts";
 import { webhookRoutes } from "./routes/webhook.ts";
-import { BodyAborted, type HttpDeps, JsonTooDeep, ParseLimit, RequestGate } from "./request-gate.ts";
+import { BodyError, type HttpDeps, RequestGate } from "./request-gate.ts";
 
 export type AppOptions = HttpDeps & { version: string };
 
@@ -65,15 +65,8 @@ type ValidationIssue = { path?: string; message?: string; summary?: string };
 
 function errorResponse(code: string | number, error: unknown): Response {
   if (error instanceof ProblemError) return error.response;
-  if (error instanceof ParseLimit || (error as { cause?: unknown })?.cause instanceof ParseLimit) {
-    return problem(413, "payload_too_large", "The request body is too large.");
-  }
-  if (error instanceof BodyAborted || (error as { cause?: unknown })?.cause instanceof BodyAborted) {
-    return problem(400, "invalid_json", "The request body was cut off.");
-  }
-  if (error instanceof JsonTooDeep || (error as { cause?: unknown })?.cause instanceof JsonTooDeep) {
-    return problem(400, "invalid_json", (error instanceof JsonTooDeep ? error : new JsonTooDeep()).message);
-  }
+  const body = error instanceof BodyError ? error : (error as { cause?: unknown })?.cause;
+  if (body instanceof BodyError) return problem(body.status, body.code, body.message);
   switch (code) {
     case "VALIDATION": {
       const all = (error as { all?: ValidationIssue[] }).all ?? [];

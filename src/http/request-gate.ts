@@ -17,14 +17,11 @@ export type HttpDeps = {
   buyer: (authorization: string | null) => string | null;
   admin: (authorization: string | null) => boolean;
   webhookSecret: string;
-  /** The per-buyer hold limit. Its policy is advertised in RateLimit-Policy wherever it is taken. */
-  buyerLimits: TokenBuckets;
   /**
-   * True when the sale's owner takes the buyer's token (SaleOwnerOptions.buyerLimits), as in the
-   * cluster, where a buyer's holds reach the owner from every worker; the route then only renders
-   * the owner's `rate_limited` refusal. False or absent: the route takes it here.
+   * The per-buyer hold limit, taken by the sale's owner (SaleOwnerOptions.buyerLimits), where every
+   * worker's holds of the sale arrive; here only for its policy in RateLimit-Policy.
    */
-  buyerLimitAtOwner?: boolean;
+  buyerLimits: TokenBuckets;
   addressLimits: TokenBuckets;
   trustProxy: number;
   /** Load shedding and bounded event streams; absent, nothing is shed (streams are still bounded). */
@@ -136,12 +133,14 @@ export class RequestGate {
       // The client hung up (or the idle timeout closed it) in the middle of its body.
       throw new BodyAborted();
     }
-    const limit = request.url.endsWith("/codes") ? CODES_BODY_MAX_BYTES : BODY_MAX_BYTES;
+    const path = requestPath(request.url);
+    const limit = path.endsWith("/codes") ? CODES_BODY_MAX_BYTES : BODY_MAX_BYTES;
     if (bytes.byteLength > limit) {
       throw new ParseLimit(limit);
     }
     const text = decoder.decode(bytes);
-    this.rawBodies.set(request, text);
+    // Only the webhook's signature covers the raw text; no other route needs it kept.
+    if (path.startsWith("/v1/webhooks/")) this.rawBodies.set(request, text);
     // No body at all (a DELETE, a bodyless POST) is not malformed JSON: the route's schema, if it
     // has one, says what is missing. Null, not undefined, so Elysia's own parsers never run.
     if (text.length === 0) return null;
@@ -170,9 +169,16 @@ function withoutProtoKeys(key: string, value: unknown): unknown {
   return key === "__proto__" ? undefined : value;
 }
 
+/** A body the gate's parser refuses, with the answer it gets; Elysia may wrap it as `cause`. */
+export abstract class BodyError extends Error {
+  abstract readonly status: 400 | 413;
+  abstract readonly code: "invalid_json" | "payload_too_large";
+}
+
 /** A body past its bound when no Content-Length announced it (chunked); rendered as 413. */
-export class ParseLimit extends Error {
+export class ParseLimit extends BodyError {
   readonly status = 413;
+  readonly code = "payload_too_large";
   constructor(limitBytes: number) {
     super(`Bodies are limited to ${limitBytes} bytes.`);
   }
@@ -199,16 +205,18 @@ export function nestingDepthOver(text: string, max: number): boolean {
 }
 
 /** Valid JSON, perhaps, but nested past JSON_DEPTH_MAX; rendered as 400 invalid_json. */
-export class JsonTooDeep extends Error {
+export class JsonTooDeep extends BodyError {
   readonly status = 400;
+  readonly code = "invalid_json";
   constructor() {
     super(`The request body nests deeper than ${JSON_DEPTH_MAX} levels.`);
   }
 }
 
 /** A body that never arrived in full: the client is gone, so the answer is for the record only. */
-export class BodyAborted extends Error {
+export class BodyAborted extends BodyError {
   readonly status = 400;
+  readonly code = "invalid_json";
   constructor() {
     super("The request body was cut off.");
   }

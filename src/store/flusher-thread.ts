@@ -4,9 +4,9 @@
 
 import type { Journal } from "../journal/journal.ts";
 import type { FromFlusher, ToFlusher } from "./flusher-messages.ts";
+import { SeqWaiters } from "./seq-waiters.ts";
 import { type Flusher, type FlusherProgress, WRITE_BEHIND_DEFAULTS, type WriteBehindOptions } from "./write-behind.ts";
 
-type Waiter = { seq: number; resolve: (caughtUp: boolean) => void };
 
 /** The thread learns of new commits at most this often; it batches behind the hot path anyway. */
 const NOTIFY_INTERVAL_MS = 5;
@@ -23,7 +23,7 @@ export type FlusherThreadOptions = {
 export class FlusherThread implements Flusher {
   private worker: Worker | null = null;
   private state: FlusherProgress = { applied: 0, rowsFlushed: 0, lastLagMs: 0, lastError: null };
-  private waiters: Waiter[] = [];
+  private readonly waiters = new SeqWaiters();
   private drains = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
   private drainIds = 0;
   private notified = 0;
@@ -92,20 +92,7 @@ export class FlusherThread implements Flusher {
   caughtUp(seq: number, timeoutMs: number): Promise<boolean> {
     if (this.state.applied >= seq) return Promise.resolve(true);
     this.notifyNow();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        resolve(false);
-      }, timeoutMs);
-      const waiter: Waiter = {
-        seq,
-        resolve: (ok) => {
-          clearTimeout(timer);
-          resolve(ok);
-        },
-      };
-      this.waiters.push(waiter);
-    });
+    return this.waiters.wait(seq, timeoutMs);
   }
 
   drain(): Promise<void> {
@@ -168,10 +155,7 @@ export class FlusherThread implements Flusher {
       lastLagMs: progress.lastLagMs,
       lastError: progress.lastError,
     };
-    if (this.waiters.length === 0) return;
-    const due = this.waiters.filter((w) => w.seq <= progress.applied);
-    this.waiters = this.waiters.filter((w) => w.seq > progress.applied);
-    for (const waiter of due) waiter.resolve(true);
+    this.waiters.reached(progress.applied);
   }
 
   private fail(error: Error): void {

@@ -4,6 +4,7 @@
 // each batch records how far it got in the same store transaction (exactly-once on replay).
 
 import type { Journal } from "../journal/journal.ts";
+import { SeqWaiters } from "./seq-waiters.ts";
 import type { Store } from "./store.ts";
 
 export type WriteBehindOptions = {
@@ -18,7 +19,6 @@ export type WriteBehindOptions = {
 
 export const WRITE_BEHIND_DEFAULTS: WriteBehindOptions = { batchMax: 10_000, delayMs: 10, retryMinMs: 50, retryMaxMs: 5_000 };
 
-type Waiter = { seq: number; resolve: (caughtUp: boolean) => void };
 
 /** What the sale owner needs of a flusher, whether it runs on the event loop or in its own thread. */
 export interface Flusher {
@@ -42,7 +42,7 @@ export class WriteBehind implements Flusher {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private running = false;
   private failures = 0;
-  private waiters: Waiter[] = [];
+  private readonly waiters = new SeqWaiters();
   private stopped = false;
   /** The last store error, while the store is failing; null once a batch succeeds. */
   lastError: string | null = null;
@@ -86,19 +86,9 @@ export class WriteBehind implements Flusher {
   /** Resolves true once the store holds everything up to `seq`, or false after `timeoutMs`. */
   caughtUp(seq: number, timeoutMs: number): Promise<boolean> {
     if (this.applied >= seq) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const waiter: Waiter = { seq, resolve };
-      this.waiters.push(waiter);
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== waiter);
-        resolve(false);
-      }, timeoutMs);
-      waiter.resolve = (ok) => {
-        clearTimeout(timer);
-        resolve(ok);
-      };
-      this.notify();
-    });
+    const caughtUp = this.waiters.wait(seq, timeoutMs);
+    this.notify();
+    return caughtUp;
   }
 
   /** Flush until the store holds everything committed so far (start-up replay, shutdown). */
@@ -153,10 +143,6 @@ export class WriteBehind implements Flusher {
     this.batchesFlushed += 1;
     this.lastLagMs = Math.max(0, Date.now() - (entries[0]?.event.at ?? Date.now()));
     this.report();
-    if (this.waiters.length > 0) {
-      const due = this.waiters.filter((w) => w.seq <= this.applied);
-      this.waiters = this.waiters.filter((w) => w.seq > this.applied);
-      for (const waiter of due) waiter.resolve(true);
-    }
+    this.waiters.reached(this.applied);
   }
 }

@@ -166,7 +166,6 @@ describe("the per-buyer limit taken at the sale's owner", () => {
       admin: () => false,
       webhookSecret: SECRETS.STAMPEDE_WEBHOOK_SECRET,
       buyerLimits: new TokenBuckets(1, 2),
-      buyerLimitAtOwner: true,
       addressLimits: new TokenBuckets(0, 0),
       trustProxy: 0,
     });

@@ -23,9 +23,9 @@ function reservationAnswer(outcome: Outcome, status: number, headers?: Record<st
 }
 
 export function buyerRoutes(deps: HttpDeps, gate: RequestGate) {
+  // The buyer's hold limit is taken by the sale's owner (SaleOwnerOptions.buyerLimits), which sees
+  // every worker's holds of the sale; this route only renders what it decided.
   const { gateway, buyerLimits, admission } = deps;
-  // In the cluster the sale's owner takes the buyer's token (it sees every worker's holds).
-  const limitHere = buyerLimits.enabled && deps.buyerLimitAtOwner !== true;
   return new Elysia({ name: "buyer" })
     // The gate has found the buyer already; this holds, before validation, where the gate and the
     // router read a path differently (RequestGate.buyerOf), so a caller without a token learns nothing.
@@ -43,11 +43,6 @@ export function buyerRoutes(deps: HttpDeps, gate: RequestGate) {
           });
         }
         let headers: Record<string, string> | undefined;
-        if (limitHere) {
-          const taken = buyerLimits.take(userId);
-          if (!taken.ok) return rateLimited("buyer", taken.retryAfterSeconds, buyerLimits);
-          headers = { ratelimit: rateLimitField("buyer", taken.remaining, taken.resetSeconds) };
-        }
         const command = {
           kind: "hold",
           reservationId: Bun.randomUUIDv7(),
