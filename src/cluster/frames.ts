@@ -16,31 +16,50 @@ export function encodeFrame(messages: readonly unknown[]): Uint8Array {
   return frame;
 }
 
-/** Accumulates bytes and yields each complete frame's messages. */
+/**
+ * Accumulates bytes and yields each complete frame's messages. Bytes go into one buffer that grows
+ * by doubling, so a large frame arriving in many chunks is copied a bounded number of times, not
+ * once per chunk.
+ */
 export class FrameDecoder {
-  private buffer = new Uint8Array(0);
+  private buffer = new Uint8Array(64 * 1024);
+  private start = 0;
+  private end = 0;
 
   push(chunk: Uint8Array): unknown[][] {
-    if (this.buffer.byteLength === 0) this.buffer = chunk.slice();
-    else {
-      const joined = new Uint8Array(this.buffer.byteLength + chunk.byteLength);
-      joined.set(this.buffer);
-      joined.set(chunk, this.buffer.byteLength);
-      this.buffer = joined;
-    }
+    this.append(chunk);
     const frames: unknown[][] = [];
-    let offset = 0;
-    while (this.buffer.byteLength - offset >= 4) {
-      const length = new DataView(this.buffer.buffer, this.buffer.byteOffset + offset).getUint32(0);
+    const view = new DataView(this.buffer.buffer, this.buffer.byteOffset);
+    while (this.end - this.start >= 4) {
+      const length = view.getUint32(this.start);
       if (length > FRAME_BYTES_MAX) throw new Error(`frame of ${length} bytes exceeds the bound`);
-      if (this.buffer.byteLength - offset - 4 < length) break;
-      const body = this.buffer.subarray(offset + 4, offset + 4 + length);
+      if (this.end - this.start - 4 < length) break;
+      const body = this.buffer.subarray(this.start + 4, this.start + 4 + length);
       const messages = JSON.parse(decoder.decode(body)) as unknown;
       if (!Array.isArray(messages)) throw new Error("frame is not a list of messages");
       frames.push(messages);
-      offset += 4 + length;
+      this.start += 4 + length;
     }
-    this.buffer = offset === 0 ? this.buffer : this.buffer.slice(offset);
+    if (this.start === this.end) this.start = this.end = 0;
     return frames;
+  }
+
+  private append(chunk: Uint8Array): void {
+    const pending = this.end - this.start;
+    if (this.end + chunk.byteLength > this.buffer.byteLength) {
+      let capacity = this.buffer.byteLength;
+      while (capacity < pending + chunk.byteLength) capacity *= 2;
+      if (capacity === this.buffer.byteLength) {
+        this.buffer.copyWithin(0, this.start, this.end); // room enough once consumed bytes go
+      } else {
+        const next = new Uint8Array(capacity);
+        next.set(this.buffer.subarray(this.start, this.end));
+        this.buffer = next;
+      }
+      this.start = 0;
+      this.end = pending;
+    }
+    this.buffer.set(chunk, this.end);
+    this.end += chunk.byteLength;
   }
 }

@@ -157,8 +157,7 @@ export class SaleOwner implements SaleGateway {
     // Holds past their time go first, so a unit whose hold just expired is never refused as sold out.
     const due = ledger.nextExpiry();
     if (due !== undefined && due <= now) ledger.expire(now, this.commit.pending);
-    const decided = frozen(ledger.execute(command, now, this.commit.pending));
-    const outcome = rateLimit !== undefined && decided.ok && "reservation" in decided ? { ...decided, rateLimit } : decided;
+    const outcome = frozen(ledger.execute(command, now, this.commit.pending), rateLimit);
     this.options.metrics?.outcome(command.kind, outcome);
     // Wait even when nothing changed: an answer may rest on events still waiting for their commit.
     await this.commit.durable();
@@ -282,11 +281,13 @@ export class SaleOwner implements SaleGateway {
 
 /**
  * The outcome as it is now: the answer goes out after the commit, and another command of the same
- * tick (a release, a late payment) must not change what this one answers.
+ * tick (a release, a late payment) must not change what this one answers. With it goes what is left
+ * of the buyer's hold budget, when the owner took a token.
  */
-function frozen(outcome: Outcome): Outcome {
+function frozen(outcome: Outcome, rateLimit?: { remaining: number; resetSeconds: number }): Outcome {
   if (!outcome.ok || !("reservation" in outcome)) return outcome;
-  return { ...outcome, reservation: { ...outcome.reservation } };
+  const reservation = { ...outcome.reservation };
+  return rateLimit === undefined ? { ...outcome, reservation } : { ...outcome, reservation, rateLimit };
 }
 
 function defaultFatal(error: unknown): void {

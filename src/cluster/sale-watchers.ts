@@ -4,11 +4,10 @@
 
 import type { SaleEvent } from "../ledger/types.ts";
 import type { PublicSaleView } from "../ledger/views.ts";
-
-type Listener = (view: PublicSaleView) => void;
+import { ListenerSets } from "./listener-sets.ts";
 
 export class SaleWatchers {
-  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly listeners = new ListenerSets<PublicSaleView>();
   private readonly dirty = new Set<string>();
   private timer: ReturnType<typeof setTimeout> | null = null;
 
@@ -17,20 +16,12 @@ export class SaleWatchers {
     private readonly intervalMs = 50,
   ) {}
 
-  watch(saleId: string, listener: Listener): () => void {
-    let set = this.listeners.get(saleId);
-    if (set === undefined) this.listeners.set(saleId, (set = new Set()));
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0) this.listeners.delete(saleId);
-    };
+  watch(saleId: string, listener: (view: PublicSaleView) => void): () => void {
+    return this.listeners.add(saleId, listener);
   }
 
   get count(): number {
-    let count = 0;
-    for (const set of this.listeners.values()) count += set.size;
-    return count;
+    return this.listeners.count;
   }
 
   changed(events: readonly SaleEvent[]): void {
@@ -44,10 +35,9 @@ export class SaleWatchers {
   private publish(): void {
     this.timer = null;
     for (const saleId of this.dirty) {
+      if (!this.listeners.has(saleId)) continue;
       const view = this.render(saleId);
-      const set = this.listeners.get(saleId);
-      if (view === null || set === undefined) continue;
-      for (const listener of set) listener(view);
+      if (view !== null) this.listeners.emit(saleId, view);
     }
     this.dirty.clear();
   }

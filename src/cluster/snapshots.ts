@@ -4,14 +4,14 @@
 
 import type { Outcome } from "../ledger/types.ts";
 import type { PublicSaleView } from "../ledger/views.ts";
+import { ListenerSets } from "./listener-sets.ts";
 
 export type Snapshot = { saleId: string; view: PublicSaleView; version: string };
 
-type Listener = (view: PublicSaleView) => void;
 
 export class SnapshotCache {
   private readonly snapshots = new Map<string, Snapshot & { endsAtMs: number; startsAtMs: number }>();
-  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly listeners = new ListenerSets<PublicSaleView>();
 
   put(snapshot: Snapshot): void {
     const previous = this.snapshots.get(snapshot.saleId);
@@ -21,7 +21,7 @@ export class SnapshotCache {
       startsAtMs: Date.parse(snapshot.view.startsAt),
     });
     if (previous?.version === snapshot.version) return;
-    for (const listener of this.listeners.get(snapshot.saleId) ?? []) listener(snapshot.view);
+    this.listeners.emit(snapshot.saleId, snapshot.view);
   }
 
   get(saleId: string): Snapshot | undefined {
@@ -41,13 +41,7 @@ export class SnapshotCache {
     return { ok: false, refusal: "sold_out", detail: `Only ${item.available} units of ${itemId} are available.` };
   }
 
-  watch(saleId: string, listener: Listener): (() => void) | null {
-    let set = this.listeners.get(saleId);
-    if (set === undefined) this.listeners.set(saleId, (set = new Set()));
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0) this.listeners.delete(saleId);
-    };
+  watch(saleId: string, listener: (view: PublicSaleView) => void): (() => void) | null {
+    return this.listeners.add(saleId, listener);
   }
 }
