@@ -6,7 +6,7 @@
 // the configured key can actually verify. Verified tokens are cached by fast-jwt, which bounds
 // every cache entry by the token's own `exp`, so a repeated token costs a hash and a lookup.
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { TOKEN_ERROR_CODES, createSigner, createVerifier, type Algorithm } from "fast-jwt";
+import { createSigner, createVerifier, type Algorithm } from "fast-jwt";
 
 export type BuyerAuthConfig = {
   secret?: string;

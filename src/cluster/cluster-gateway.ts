@@ -7,7 +7,6 @@ import type { PublicSaleView } from "../ledger/views.ts";
 import type { RegistrySnapshot } from "../metrics/exposition.ts";
 import type { ReservationQuery } from "../store/store.ts";
 import type { SaleGateway } from "./gateway.ts";
-import { Unavailable } from "./gateway.ts";
 import { ownerOf } from "./ownership.ts";
 import { PeerClient, type PeerHandler, PeerServer } from "./peers.ts";
 import type { SaleOwner } from "./sale-owner.ts";
@@ -262,4 +261,3 @@ export class ClusterGateway implements SaleGateway {
   }
 }
 
-export { Unavailable };
