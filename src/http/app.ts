@@ -11,6 +11,7 @@ import { docsPlugin } from "./docs.ts";
 import { type FieldError, ProblemError, overloaded, problem } from "./problem.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { buyerRoutes } from "./routes/buyer.ts";
+import { dashboardRoutes } from "./routes/dashboard.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { publicRoutes } from "./routes/public.ts";
 import { webhookRoutes } from "./routes/webhook.ts";
@@ -51,6 +52,7 @@ export function createApp(options: AppOptions) {
     .onError(({ code, error }) => errorResponse(code, error))
     .use(docsPlugin({ title: "Stampede", version: options.version, description: DESCRIPTION }))
     .use(opsRoutes(deps))
+    .use(dashboardRoutes(deps))
     .use(publicRoutes(deps, gate))
     .use(buyerRoutes(deps, gate))
     .use(webhookRoutes(deps, gate))
