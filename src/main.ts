@@ -2,8 +2,9 @@
 // The command line: `stampede serve | migrate | token --user <id> [--ttl 1h] | healthcheck | --help | --version`.
 // Exit codes (API.md): 0 clean stop, 1 runtime failure, 2 bad usage or configuration.
 
+import { join } from "node:path";
 import { signBuyerToken } from "./auth/buyer-token.ts";
-import { loadSecrets, type Secrets, secretProblems } from "./auth/secrets.ts";
+import { existingSecrets, loadSecrets, type Secrets, secretProblems } from "./auth/secrets.ts";
 import { ConfigError, type Config, SERVE_OPTIONS, checkStartup, loadConfig, parseFlags } from "./config.ts";
 import { Supervisor, drainJournals } from "./cluster/supervisor.ts";
 import { openMigratedStore, startServer } from "./server.ts";
@@ -36,14 +37,30 @@ Exit codes: 0 clean stop, 1 runtime failure, 2 bad usage or configuration.`;
 
 
 function printGenerated(secrets: Secrets, names: string[], dataDir: string): void {
-  // Printed once, on the start that generated them; later starts read them from the data dir.
+  const file = join(dataDir, "secrets.json");
+  // Values go to a terminal only: stderr piped to a file or a log collector would keep them where
+  // anyone who reads logs can. Elsewhere the log says where they are, never what they are.
+  if (!process.stderr.isTTY) {
+    log("info", "generated secrets", { file, names });
+    return;
+  }
+  // Shown once, on the start that generated them; later starts read them from the data dir.
   const values: Record<string, string | undefined> = {
     STAMPEDE_ADMIN_TOKEN: secrets.adminToken,
     STAMPEDE_JWT_SECRET: secrets.jwtSecret,
     STAMPEDE_WEBHOOK_SECRET: secrets.webhookSecret,
   };
-  process.stderr.write(`Generated secrets (kept in ${dataDir}/secrets.json, mode 0600; shown only this once):\n`);
+  process.stderr.write(`Generated secrets (kept in ${file}, mode 0600; shown only this once):\n`);
   for (const name of names) process.stderr.write(`  ${name}=${values[name] ?? "(set)"}\n`);
+}
+
+/** loadSecrets, with a secrets file that cannot be read or parsed turned into a usage error naming it. */
+function loadOrRefuse(dataDir: string): ReturnType<typeof loadSecrets> {
+  try {
+    return loadSecrets(dataDir, process.env);
+  } catch (error) {
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
+  }
 }
 
 /**
@@ -56,7 +73,7 @@ async function serve(config: Config): Promise<void> {
   await checkStartup(config);
   // The port first: a start that cannot listen must fail before it generates and prints secrets.
   const port = claimPort(config);
-  const { secrets, generated } = loadSecrets(config.dataDir, process.env);
+  const { secrets, generated } = loadOrRefuse(config.dataDir);
   if (generated.length > 0) printGenerated(secrets, generated, config.dataDir);
   const problems = secretProblems(secrets);
   if (problems.length > 0) throw new ConfigError(`refusing to serve with weak secrets: ${problems.join("; ")}`);
@@ -156,12 +173,30 @@ function token(args: string[]): void {
   const user = flags.get("user");
   if (user === undefined || user.length === 0 || user.length > 256) throw new ConfigError("token needs --user <id>");
   const dataDir = flags.get("data-dir") ?? process.env.STAMPEDE_DATA_DIR ?? "./data";
-  const { secrets } = loadSecrets(dataDir, process.env);
-  const problems = secretProblems(secrets);
-  if (problems.length > 0) throw new ConfigError(`refusing weak secrets: ${problems.join("; ")}`);
-  if (secrets.jwtSecret === undefined) {
+  // Read only: a secret generated here would sign tokens the server rejects (it has its own, or
+  // makes its own on first start), so a data dir without secrets is refused instead.
+  let found: ReturnType<typeof existingSecrets>;
+  try {
+    found = existingSecrets(dataDir, process.env);
+  } catch (error) {
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
+  }
+  const { secrets, path, fileFound } = found;
+  if (secrets.jwtPublicKey !== undefined) {
+    if (secrets.jwtSecret !== undefined) throw new ConfigError("set STAMPEDE_JWT_SECRET or STAMPEDE_JWT_PUBLIC_KEY, not both");
     throw new ConfigError("token signs with STAMPEDE_JWT_SECRET; with a public key, mint tokens with its private key");
   }
+  if (secrets.jwtSecret === undefined) {
+    throw new ConfigError(
+      fileFound
+        ? `${path} holds no STAMPEDE_JWT_SECRET; set STAMPEDE_JWT_SECRET to the server's`
+        : `no secrets in ${dataDir} (no ${path}): start the server once with this data dir, or set STAMPEDE_JWT_SECRET`,
+    );
+  }
+  // Only the signing key matters here; the server judges the admin token and webhook secret itself.
+  const problems = secretProblems({ adminToken: secrets.adminToken ?? "", webhookSecret: secrets.webhookSecret ?? "", jwtSecret: secrets.jwtSecret })
+    .filter((problem) => problem.includes("STAMPEDE_JWT_SECRET"));
+  if (problems.length > 0) throw new ConfigError(`refusing weak secrets: ${problems.join("; ")}`);
   const opts = {
     ...(process.env.STAMPEDE_JWT_ISSUER ? { issuer: process.env.STAMPEDE_JWT_ISSUER } : {}),
     ...(process.env.STAMPEDE_JWT_AUDIENCE ? { audience: process.env.STAMPEDE_JWT_AUDIENCE } : {}),
@@ -198,6 +233,18 @@ async function healthcheck(args: string[]): Promise<void> {
 
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
+  if (command === undefined) {
+    // No command is a usage mistake (exit 2, as API.md says), but the help is the useful answer;
+    // it goes to stderr like every other usage error, so a script's output stays clean.
+    process.stderr.write(`${HELP}\n`);
+    flushLog();
+    process.exit(2);
+  }
+  // `stampede serve --help` (any command) asks for the help, not to run the command.
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(HELP);
+    return;
+  }
   switch (command) {
     case "serve":
       return serve(loadConfig(rest, process.env));
@@ -217,7 +264,7 @@ async function main(argv: string[]): Promise<void> {
       console.log(HELP);
       return;
     default:
-      throw new ConfigError(command === undefined ? "no command given (see --help)" : `unknown command "${command}" (see --help)`);
+      throw new ConfigError(`unknown command "${command}" (see --help)`);
   }
 }
 

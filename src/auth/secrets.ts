@@ -195,3 +195,28 @@ export function secretProblems(secrets: Secrets): string[] {
   }
   return problems;
 }
+
+/**
+ * The secrets as they stand, creating and changing nothing: each from the environment, else from
+ * `<dataDir>/secrets.json` when it exists. For tools that must use the server's own secrets
+ * (`stampede token`): a secret generated there would be one the server never heard of. Throws,
+ * naming the file, when the file is there but unreadable or malformed.
+ */
+export function existingSecrets(
+  dataDir: string,
+  env: Record<string, string | undefined>,
+): { secrets: Partial<Secrets>; path: string; fileFound: boolean } {
+  const path = join(dataDir, secrets_file_name);
+  const stored = readStored(path);
+  const jwtPublicKey = envValue(env, "STAMPEDE_JWT_PUBLIC_KEY");
+  const secrets: Partial<Secrets> = {};
+  const adminToken = envValue(env, "STAMPEDE_ADMIN_TOKEN") ?? stored?.STAMPEDE_ADMIN_TOKEN;
+  const webhookSecret = envValue(env, "STAMPEDE_WEBHOOK_SECRET") ?? stored?.STAMPEDE_WEBHOOK_SECRET;
+  // As in loadSecrets: a public key from the environment replaces the stored HS256 secret.
+  const jwtSecret = envValue(env, "STAMPEDE_JWT_SECRET") ?? (jwtPublicKey ? undefined : stored?.STAMPEDE_JWT_SECRET);
+  if (adminToken !== undefined) secrets.adminToken = adminToken;
+  if (webhookSecret !== undefined) secrets.webhookSecret = webhookSecret;
+  if (jwtSecret !== undefined) secrets.jwtSecret = jwtSecret;
+  if (jwtPublicKey !== undefined) secrets.jwtPublicKey = normalizePem(jwtPublicKey);
+  return { secrets, path, fileFound: stored !== null };
+}

@@ -84,6 +84,15 @@ test(
     expect((await bundle.arrayBuffer()).byteLength).toBeGreaterThan(100_000);
     const spec = (await (await fetch(`${url}/swagger/json`)).json()) as { openapi: string };
     expect(spec.openapi).toStartWith("3.");
+    // So do the dashboard's page and every script and style it loads.
+    const dashboard = await fetch(`${url}/dashboard`);
+    expect(dashboard.status).toBe(200);
+    expect(await dashboard.text()).toContain("/dashboard/assets/dashboard.js");
+    for (const asset of ["dashboard.js", "api.js", "charts.js", "render.js", "sse.js", "dashboard.css", "uPlot.iife.min.js", "uPlot.min.css"]) {
+      const response = await fetch(`${url}/dashboard/assets/${asset}`);
+      expect({ asset, status: response.status }).toEqual({ asset, status: 200 });
+      expect((await response.arrayBuffer()).byteLength).toBeGreaterThan(500);
+    }
 
     const admin = { authorization: `Bearer ${SECRETS.STAMPEDE_ADMIN_TOKEN}`, "content-type": "application/json" };
     const created = await fetch(`${url}/v1/admin/sales`, { method: "POST", headers: admin, body: JSON.stringify(saleBody("drop-bin")) });
