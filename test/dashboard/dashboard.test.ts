@@ -1,6 +1,6 @@
 // The dashboard in a real browser: Debian's chromium, driven by playwright-core, against the
 // in-process server. An operator signs in through the URL fragment, creates a sale with the page's
-// form, watches a burst of holds arrive, and pauses the sale. Any script error, CSP violation or
+// form, watches a burst of holds arrive, adds stock and codes, downloads the CSV and pauses the sale. Any script error, CSP violation or
 // request to another host fails the test. Chromium missing fails it too (it never skips): install it
 // with `apt-get install -y chromium`, as .ci/run does.
 // STAMPEDE_UPDATE_SCREENSHOT=1 also writes the README's screenshot, docs/dashboard.png.
@@ -81,11 +81,15 @@ async function openPage(hash: string, viewport?: { width: number; height: number
 const cell = (saleId: string, itemId: string, name: string) =>
   `[data-sale-id="${saleId}"] tr[data-item-id="${itemId}"] [data-field="${name}"]`;
 
+function waitForText(page: Page, selector: string, text: string, timeout = SHOWN_WITHIN_MS) {
+  return page.waitForFunction(([s, want]) => document.querySelector(s as string)?.textContent === want, [selector, text], { timeout });
+}
+
 async function textOf(page: Page, selector: string): Promise<string | null> {
   return page.evaluate((s) => document.querySelector(s)?.textContent ?? null, selector);
 }
 
-test("sign in, create a sale, watch a burst of holds, pause it", async () => {
+test("sign in, create a sale, watch a burst of holds, stock, codes, CSV, refunds, pause", async () => {
   const page = await openPage(`#token=${encodeURIComponent(SECRETS.STAMPEDE_ADMIN_TOKEN)}`);
   await page.waitForSelector("#app:not([hidden])");
   // The token left the address bar and lives in this tab's session storage only.
@@ -102,6 +106,12 @@ test("sign in, create a sale, watch a burst of holds, pause it", async () => {
   await page.fill('#item-rows [name="itemName"]', "Hoodie M");
   await page.fill('#item-rows [name="price"]', "4900");
   await page.fill('#item-rows [name="stock"]', "100");
+  await page.click("#add-item");
+  const codesRow = "#item-rows .item-row:nth-child(2)";
+  await page.fill(`${codesRow} [name="itemId"]`, "gift-50");
+  await page.fill(`${codesRow} [name="itemName"]`, "Gift card 50");
+  await page.fill(`${codesRow} [name="price"]`, "5000");
+  await page.selectOption(`${codesRow} [name="delivery"]`, "codes");
   await page.click('#create-form button[type="submit"]');
   await page.waitForSelector('[data-sale-id="drop-ui"]', { timeout: SHOWN_WITHIN_MS });
   // Server text is shown as text, never parsed as HTML.
@@ -111,7 +121,7 @@ test("sign in, create a sale, watch a burst of holds, pause it", async () => {
   expect(await textOf(page, cell("drop-ui", "hoodie-m", "stock"))).toBe("100");
   const created = (await (await h.admin("GET", "/v1/admin/sales/drop-ui")).json()) as { limitPerUser: number; items: unknown[] };
   expect(created.limitPerUser).toBe(1);
-  expect(created.items).toHaveLength(1);
+  expect(created.items).toHaveLength(2);
 
   // A burst of holds from distinct buyers; the page follows.
   const answers = await Promise.all(
@@ -125,11 +135,7 @@ test("sign in, create a sale, watch a burst of holds, pause it", async () => {
   );
   expect(answers.map((a) => a.status)).toEqual(Array(BURST).fill(201));
   const acknowledgedAt = Date.now();
-  await page.waitForFunction(
-    ([selector, want]) => document.querySelector(selector as string)?.textContent === want,
-    [cell("drop-ui", "hoodie-m", "held"), String(BURST)],
-    { timeout: SHOWN_WITHIN_MS },
-  );
+  await waitForText(page, cell("drop-ui", "hoodie-m", "held"), String(BURST));
   const shownAfterMs = Date.now() - acknowledgedAt;
   expect(await textOf(page, cell("drop-ui", "hoodie-m", "available"))).toBe(String(100 - BURST));
   console.log(`dashboard: ${BURST} holds shown ${shownAfterMs} ms after the last 201`);
@@ -137,6 +143,20 @@ test("sign in, create a sale, watch a burst of holds, pause it", async () => {
   // The rate chart saw the burst: a point above zero holds a second.
   await page.waitForFunction(() => (document.querySelector('[data-field="holdRate"]')?.textContent ?? "–") !== "–");
   expect(await page.$$eval("#chart-rates canvas, #chart-latency canvas", (canvases) => canvases.length)).toBe(2);
+
+  // Stock, codes and the CSV export through the sale's own controls.
+  const sale = '[data-sale-id="drop-ui"]';
+  await page.click(`${sale} .sale-tools summary`);
+  await page.fill(`${sale} [data-form="stock"] [name="delta"]`, "25");
+  await page.click(`${sale} [data-form="stock"] button`);
+  await waitForText(page, cell("drop-ui", "hoodie-m", "stock"), "125");
+  await page.fill(`${sale} [data-form="codes"] [name="codes"]`, "GIFT-1\nGIFT-2\n\nGIFT-3\n");
+  await page.click(`${sale} [data-form="codes"] button`);
+  await waitForText(page, cell("drop-ui", "gift-50", "available"), "3");
+  const [csv] = await Promise.all([page.waitForEvent("download"), page.click(`${sale} [data-action="csv"]`)]);
+  expect(csv.suggestedFilename()).toBe("drop-ui-reservations.csv");
+  const rows = (await Bun.file(await csv.path()).text()).trim().split("\n");
+  expect(rows).toHaveLength(BURST + 1);
 
   // A payment that cannot be honoured (wrong amount) shows up among the payments to refund.
   const reservationId = answers[0]?.reservation.id ?? "";
@@ -148,11 +168,7 @@ test("sign in, create a sale, watch a burst of holds, pause it", async () => {
 
   // Pause, and see it paused (on the page and for buyers).
   await page.click('[data-sale-id="drop-ui"] [data-action="pause"]');
-  await page.waitForFunction(
-    () => document.querySelector('[data-sale-id="drop-ui"] [data-field="status"]')?.textContent === "paused",
-    null,
-    { timeout: SHOWN_WITHIN_MS },
-  );
+  await waitForText(page, '[data-sale-id="drop-ui"] [data-field="status"]', "paused");
   expect(await textOf(page, '[data-sale-id="drop-ui"] [data-action="pause"]')).toBe("Resume");
   const late = await h.buyer("late-buyer", "POST", "/v1/sales/drop-ui/reservations", { itemId: "hoodie-m", quantity: 1 });
   expect(((await late.json()) as { code: string }).code).toBe("sale_not_open");
