@@ -40,10 +40,6 @@ export class DashboardFeed {
     private readonly pollIntervalMs = POLL_INTERVAL_MS,
   ) {}
 
-  get streams(): number {
-    return this.listeners.size;
-  }
-
   /** Calls `listener` with each new snapshot (the latest one at once, if any); returns the unsubscribe. */
   subscribe(listener: Listener): () => void {
     this.listeners.add(listener);
@@ -64,11 +60,11 @@ export class DashboardFeed {
       return;
     }
     const [sales, metricsText] = await Promise.all([
-      within(this.source.listSales(), "reading the sales").then(
+      within(() => this.source.listSales(), "reading the sales").then(
         (sales) => ({ sales, error: null }),
         (error: unknown) => ({ sales: this.lastSales, error: error instanceof Error ? error.message : String(error) }),
       ),
-      within(Promise.resolve(this.source.metricsText()), "reading the metrics").catch(() => this.lastMetricsText),
+      within(async () => this.source.metricsText(), "reading the metrics").catch(() => this.lastMetricsText),
     ]);
     // Every stream may have gone while the sources were read (a server stopping ends them all).
     if (this.listeners.size === 0) return this.poll();
@@ -129,6 +125,7 @@ export class DashboardFeed {
         // `retry` tells EventSource-like clients how long to wait before reconnecting.
         send("retry: 2000\n\n");
         unsubscribe = this.subscribe((data) => send(`data: ${data}\n\n`));
+        if (stopped) return unsubscribe(); // the first write failed before `unsubscribe` was known
         heartbeat = setInterval(() => send(": heartbeat\n\n"), HEARTBEAT_INTERVAL_MS);
       },
       cancel: () => stop(),
@@ -144,10 +141,11 @@ export class DashboardFeed {
   }
 }
 
-function within<T>(work: Promise<T>, what: string): Promise<T> {
+/** Runs `work`, turning a throw (even a synchronous one) or a time-out into a rejection. */
+function within<T>(work: () => Promise<T>, what: string): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} took over ${SOURCE_TIMEOUT_MS} ms`)), SOURCE_TIMEOUT_MS);
   });
-  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
+  return Promise.race([Promise.resolve().then(work), timeout]).finally(() => clearTimeout(timer));
 }
