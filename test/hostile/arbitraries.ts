@@ -454,7 +454,8 @@ function oddRequests(ctx: FuzzContext) {
   );
   const methods = fc.constantFrom("GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD", "PROPFIND", "MKCOL", "M-SEARCH", "FOO", "CONNECT");
   return fc.record({ path: paths, method: methods, query: queryString, auth: fc.oneof(fc.constant(undefined), adminAuth(ctx).forged, buyerAuth(ctx).forged), extra: extraHeaders })
-    .map((r) => request("odd/route", { method: r.method, path: `${r.path}${r.query}`, ...(r.auth === undefined ? {} : { auth: r.auth }), extra: r.extra, ...(r.method === "GET" || r.method === "HEAD" ? {} : { allow: [401, 404, 413, 422] }) }));
+    // Bun's fetch sends a method it does not know (FOO) as GET, and `/` is a route now (it leads to the dashboard).
+    .map((r) => request("odd/route", { method: r.method, path: `${r.path}${r.query}`, ...(r.auth === undefined ? {} : { auth: r.auth }), extra: r.extra, ...(r.method === "GET" || r.method === "HEAD" || r.method === "FOO" ? {} : { allow: [401, 404, 413, 422] }) }));
 }
 
 function hugeHeaderRequests(ctx: FuzzContext) {
