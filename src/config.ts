@@ -190,15 +190,26 @@ function postgresAnswers({ host, port }: HostPort, timeoutMs: number): Promise<v
  */
 export async function checkStartup(config: Config): Promise<void> {
   checkDataDirWritable(config.dataDir);
-  if (config.databaseUrl === undefined) return;
+  const problem = await storeUnreachable(config);
+  if (problem !== null) throw new ConfigError(problem);
+}
+
+/**
+ * Why the PostgreSQL of DATABASE_URL cannot be reached now, as the one line to print, or null when
+ * it answers (or the store is the embedded one). A server whose journals hold its sales starts
+ * anyway (startup.ts); a fresh one cannot.
+ */
+export async function storeUnreachable(config: Pick<Config, "databaseUrl">): Promise<string | null> {
+  if (config.databaseUrl === undefined) return null;
   const hosts = databaseHosts(config.databaseUrl) ?? [];
-  if (hosts.length === 0) return;
+  if (hosts.length === 0) return null;
   try {
     await Promise.any(hosts.map((hostPort) => postgresAnswers(hostPort, DATABASE_CONNECT_TIMEOUT_MS)));
+    return null;
   } catch (error) {
     const reasons = error instanceof AggregateError ? error.errors.map((e) => String((e as Error).message)) : [String(error)];
     const where = hosts.map((h) => `${h.host}:${h.port}`).join(", ");
-    throw new ConfigError(`cannot reach PostgreSQL at ${where} (DATABASE_URL): ${reasons.join(", ")}`);
+    return `cannot reach PostgreSQL at ${where} (DATABASE_URL): ${reasons.join(", ")}`;
   }
 }
 

@@ -5,9 +5,11 @@
 import { join } from "node:path";
 import { signBuyerToken } from "./auth/buyer-token.ts";
 import { existingSecrets, loadSecrets, type Secrets, secretProblems } from "./auth/secrets.ts";
-import { ConfigError, type Config, SERVE_OPTIONS, checkStartup, loadConfig, parseFlags } from "./config.ts";
-import { Supervisor, drainJournals } from "./cluster/supervisor.ts";
-import { openMigratedStore, startServer } from "./server.ts";
+import { ConfigError, type Config, SERVE_OPTIONS, checkDataDirWritable, checkStartup, loadConfig, parseFlags } from "./config.ts";
+import { Supervisor } from "./cluster/supervisor.ts";
+import { prepareDataDir } from "./startup.ts";
+import { startServer } from "./server.ts";
+import { openMigratedStore } from "./store/open-store.ts";
 import { flushLog, log } from "./log.ts";
 import { VERSION } from "./version.ts";
 
@@ -64,22 +66,21 @@ function loadOrRefuse(dataDir: string): ReturnType<typeof loadSecrets> {
 }
 
 /**
- * `stampede serve`: the supervisor. It generates secrets once, migrates the store and drains the
- * journals of an earlier run, then starts the workers, which do the serving.
+ * `stampede serve`: the supervisor. It generates secrets once, locks the data dir, migrates the store
+ * (when it answers) and moves journals of another worker count through it, then starts the workers,
+ * which recover their sales from their journals and do the serving.
  */
 async function serve(config: Config): Promise<void> {
   const workerIndex = process.env.STAMPEDE_WORKER_INDEX;
   if (workerIndex !== undefined) return serveAsWorker(config, Number(workerIndex));
-  await checkStartup(config);
+  checkDataDirWritable(config.dataDir);
   // The port first: a start that cannot listen must fail before it generates and prints secrets.
   const port = claimPort(config);
   const { secrets, generated } = loadOrRefuse(config.dataDir);
   if (generated.length > 0) printGenerated(secrets, generated, config.dataDir);
   const problems = secretProblems(secrets);
   if (problems.length > 0) throw new ConfigError(`refusing to serve with weak secrets: ${problems.join("; ")}`);
-  const store = await openMigratedStore(config);
-  const drained = await drainJournals(config, store);
-  await store.close();
+  const prepared = await prepareDataDir(config, config.workers, log);
   const supervisor = new Supervisor({ config, log });
   supervisor.start(port);
   const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
@@ -88,10 +89,15 @@ async function serve(config: Config): Promise<void> {
     workers: config.workers,
     dataDir: config.dataDir,
     store: config.databaseUrl ? "postgres" : "sqlite",
-    journalEventsReplayed: drained,
+    journalEventsMovedThroughStore: prepared.moved,
+    ...(prepared.storeProblem === null ? {} : { storeUnreachable: prepared.storeProblem }),
   });
   onStopSignal(async () => {
-    await supervisor.stop();
+    // Every worker drains; one that could not (its store was away) makes the stop a failure (exit 1),
+    // though its journal kept everything it acknowledged.
+    const failed = await supervisor.stop();
+    prepared.lock.release();
+    if (failed.length > 0) throw new Error(`workers ${failed.join(", ")} did not finish draining into the store`);
   });
 }
 

@@ -1,39 +1,45 @@
-// Start one serving process: secrets, store (migrated), journal, the sale owner's recovery, then
-// the HTTP server. Used by `stampede serve` and, in-process, by the tests. Stopping drains in order:
-// stop accepting, answer what is in flight, commit, flush the store, close files.
+// Start one serving process: secrets, journal, the owner's recovery (from the journal alone), the
+// peers of a cluster, then the HTTP server. Used by `stampede serve` for each worker and, in-process,
+// by the tests (a lone server, which prepares its data dir itself). Stopping drains in order: stop
+// accepting, answer what is in flight, commit, flush the store (bounded), close files.
 
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createAdminCheck } from "./auth/admin-token.ts";
 import { createBuyerVerifier } from "./auth/buyer-token.ts";
 import { loadSecrets, type Secrets, secretProblems } from "./auth/secrets.ts";
-import { SaleOwner } from "./cluster/sale-owner.ts";
-import { type Config, ConfigError } from "./config.ts";
-import { ADMISSION_DEFAULTS, Admission } from "./http/admission.ts";
-import { createApp } from "./http/app.ts";
-import { CODES_BODY_MAX_BYTES } from "./http/request-gate.ts";
-import { TokenBuckets } from "./http/token-buckets.ts";
-import { Journal } from "./journal/journal.ts";
-import { startEventLoopLagMonitor } from "./metrics/lag.ts";
-import { ServerMetrics } from "./metrics/server-metrics.ts";
-import { FlusherThread } from "./store/flusher-thread.ts";
-import { openStore } from "./store/open-store.ts";
 import { ClusterGateway } from "./cluster/cluster-gateway.ts";
 import { ownerOf } from "./cluster/ownership.ts";
 import { workerSocketPath } from "./cluster/supervisor.ts";
+import { type Config, ConfigError } from "./config.ts";
+import { BackgroundThread } from "./engine/background.ts";
+import { SaleOwner } from "./engine/sale-owner.ts";
+import { ADMISSION_DEFAULTS, Admission } from "./http/admission.ts";
+import { createApp } from "./http/app.ts";
+import { CODES_BODY_MAX_BYTES } from "./http/request-gate.ts";
+import { Journal } from "./journal/journal.ts";
+import { SnapshotFile, snapshotsPathOf } from "./journal/snapshots.ts";
+import { AddressLimits, type AddressGrants } from "./limits/address-limits.ts";
+import { TokenBuckets } from "./limits/token-buckets.ts";
+import { flushLog, log } from "./log.ts";
 import { renderSnapshots } from "./metrics/exposition.ts";
-import type { Store } from "./store/store.ts";
+import { startEventLoopLagMonitor } from "./metrics/lag.ts";
+import { ServerMetrics } from "./metrics/server-metrics.ts";
+import { type Prepared, prepareDataDir } from "./startup.ts";
+import { openStore } from "./store/open-store.ts";
 import { VERSION } from "./version.ts";
 
 /** How long a stop waits for open connections before closing them. */
 const STOP_GRACE_MS = 5_000;
+/** Past this many events not yet in the store, new holds are refused (the journal's bound). */
+const JOURNAL_BACKLOG_MAX = 5_000_000;
 
 export type RunningServer = {
   url: string;
   port: number;
   secrets: Secrets;
   owner: SaleOwner;
-  /** Graceful stop: everything acknowledged is durable in the journal and flushed to the store. */
+  /** Graceful stop: everything acknowledged is durable in the journal; rejects when the store could not catch up. */
   stop(): Promise<void>;
 };
 
@@ -44,26 +50,9 @@ export type StartOptions = {
   clock?: () => number;
   /** Set when this process is worker `index` of a cluster started by the supervisor. */
   cluster?: { index: number; workers: number; socketDir: string };
+  /** Stops the process after a failed commit or assertion; tests may observe it instead. */
+  fatal?: (error: unknown) => void;
 };
-
-/**
- * Open the system of record and bring its schema up to date. With DATABASE_URL, a failure here is
- * the operator's to fix (address, credentials, permissions), so it is a ConfigError naming the
- * variable; the embedded store failing is a runtime failure.
- */
-export async function openMigratedStore(config: Pick<Config, "dataDir" | "databaseUrl">): Promise<Store> {
-  let store: Store | undefined;
-  try {
-    store = openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
-    await store.migrate();
-    return store;
-  } catch (error) {
-    await store?.close().catch(() => {});
-    if (config.databaseUrl === undefined) throw error;
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new ConfigError(`the PostgreSQL store named by DATABASE_URL could not be opened or migrated: ${reason}`);
-  }
-}
 
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const env = options.env ?? process.env;
@@ -75,10 +64,14 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   if (problems.length > 0) throw new ConfigError(`refusing to serve with weak secrets: ${problems.join("; ")}`);
 
   const cluster = options.cluster;
-  // In a cluster the supervisor has migrated the store; workers never migrate concurrently.
-  const store = cluster === undefined ? await openMigratedStore(config) : openStore(config);
+  // A lone server prepares its data dir itself; the workers of a cluster find it prepared (and
+  // locked) by their supervisor.
+  const prepared: Prepared | null = cluster === undefined ? await prepareDataDir(config, 1, log) : null;
+  const store = openStore(config);
   const journalId = `journal-${cluster?.index ?? 0}`;
-  const journal = new Journal(join(config.dataDir, `${journalId}.db`), config.durability);
+  const journalPath = join(config.dataDir, `${journalId}.db`);
+  const journal = new Journal(journalPath, config.durability, { checkpoints: "manual" });
+  const snapshots = new SnapshotFile(snapshotsPathOf(journalPath), config.durability);
   const metrics = new ServerMetrics();
   // The buyer's hold limit is taken at the sale's owner, where every worker's holds of that sale
   // arrive, so N workers cannot multiply it.
@@ -86,23 +79,31 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const owner = new SaleOwner({
     buyerLimits,
     journal,
+    snapshots,
     store,
     journalId,
     ...(cluster === undefined ? {} : { owns: (saleId: string) => ownerOf(saleId, cluster.workers) === cluster.index }),
-    // The store is written from its own thread, off the event loop that answers requests.
-    flusher: new FlusherThread({
+    background: new BackgroundThread({
       journal,
+      snapshotsPath: snapshots.path,
       durability: config.durability,
       journalId,
       dataDir: config.dataDir,
       databaseUrl: config.databaseUrl,
     }),
     metrics,
-    journalBacklogMax: 5_000_000,
+    journalBacklogMax: JOURNAL_BACKLOG_MAX,
+    log,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
+    fatal:
+      options.fatal ??
+      (() => {
+        flushLog();
+        process.exit(70);
+      }),
   });
   metrics.watch(owner);
-  // Peers connect while this worker recovers; commands for its sales get 503 until it serves.
+  const addressLimits = new AddressLimits(config.rateLimitAddress, config.rateLimitAddress * 2);
   const gateway =
     cluster === undefined
       ? null
@@ -112,13 +113,31 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           socketPath: (index) => workerSocketPath(cluster.socketDir, index),
           local: owner,
           metricsSnapshot: () => metrics.registry.snapshot(),
+          onEvent: (op, args) => {
+            if (op === "grants") addressLimits.absorb(args as AddressGrants);
+          },
         });
-  if (gateway !== null) metrics.watchCluster(gateway);
-  await owner.start();
-  gateway?.announceServing();
+  if (gateway !== null) {
+    metrics.watchCluster(gateway);
+    addressLimits.shareWith((grants) => gateway.broadcast("grants", grants));
+  }
+  try {
+    await owner.start();
+  } catch (error) {
+    gateway?.stop();
+    journal.close();
+    snapshots.close();
+    await store.close();
+    prepared?.lock.release();
+    throw error;
+  }
+  // Recovery read the snapshots; from now on the background thread writes them on its connection.
+  snapshots.close();
+  // Peers reach this worker only once it serves: a command sent again after a restart finds its sales.
+  gateway?.listen();
+  log("info", "recovered", { journal: journalId, sales: owner.saleCount, eventsReplayed: owner.replayedAtStart });
   const lag = startEventLoopLagMonitor(metrics.eventLoopLag, 100);
 
-  const addressLimits = new TokenBuckets(config.rateLimitAddress, config.rateLimitAddress * 2);
   // The bound on holds in flight is the whole machine's, shared out between the workers.
   const workers = cluster?.workers ?? 1;
   const admission = new Admission(
@@ -171,13 +190,17 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         const graceful = server.stop(false);
         const bound = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), STOP_GRACE_MS).unref());
         if ((await Promise.race([graceful, bound])) === "timeout") await server.stop(true);
-        await owner.stop();
-        gateway?.stop();
-        lag.stop();
-        buyerLimits.close();
-        addressLimits.close();
-        journal.close();
-        await store.close();
+        try {
+          await owner.stop();
+        } finally {
+          gateway?.stop();
+          lag.stop();
+          buyerLimits.close();
+          addressLimits.close();
+          journal.close();
+          await store.close();
+          prepared?.lock.release();
+        }
       })();
       return stopping;
     },

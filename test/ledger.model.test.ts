@@ -10,6 +10,9 @@
 
 import { test } from "bun:test";
 import fc from "fast-check";
+import { RecentEnded } from "../src/ledger/recent-ended.ts";
+import { formatReservationId } from "../src/ledger/reservation-id.ts";
+import { loadSale, saveSale } from "../src/ledger/sale-image.ts";
 import { SaleLedger } from "../src/ledger/sale-ledger.ts";
 import type { SaleState } from "../src/ledger/sale-state.ts";
 import type { Outcome, PaymentOutcome, Refusal, SaleCommand, SaleEvent, SalePatch, SaleSpec } from "../src/ledger/types.ts";
@@ -29,6 +32,8 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const IDEMPOTENCY_KEEP_MS = DAY_MS;
 const SALE_ID = "drop-42";
 const USERS = ["u1", "u2", "u3"] as const;
+/** Large enough that no ended reservation leaves the window within a run, so all stay comparable. */
+const RECENT_WINDOW = 100_000;
 
 // ---------------------------------------------------------------------------------------------------
 // The model: what the sale should be, in the plainest terms.
@@ -49,6 +54,8 @@ type ModelReservation = {
   codes: string[];
   paymentId: string | null;
   idempotencyKey: string | null;
+  /** The hold-table row it lived in while held (ids name it). */
+  row: number;
 };
 type ModelPayment = {
   eventId: string;
@@ -77,7 +84,11 @@ class Model {
   readonly payments: ModelPayment[] = [];
   /** Delivered code -> the reservation it went to. */
   readonly delivered = new Map<string, string>();
-  holdsSent = 0;
+  /** Holds placed so far: the next one is numbered past it. */
+  holdSeq = 0;
+  /** Rows of the hold table: a stack of freed ones (reused last-freed first) and how many were ever used. */
+  readonly freeRows: number[] = [];
+  rowsUsed = 0;
   eventsSent = 0;
   paymentsSent = 0;
   /** What each command resolved to, printed with a failure. */
@@ -126,10 +137,15 @@ class Model {
   /** A held reservation at or past its expiresAt is expired by whatever touches it. */
   expireIfDue(r: ModelReservation, events: string[]): void {
     if (r.status === "held" && this.now >= r.expiresAt) {
-      r.status = "expired";
-      r.endedAt = this.now;
+      this.end(r, "expired");
       events.push(`hold_expired:${r.id}`);
     }
+  }
+  /** A hold leaves the hold table: its row is free again. */
+  end(r: ModelReservation, status: Status): void {
+    if (r.status === "held") this.freeRows.push(r.row);
+    r.status = status;
+    r.endedAt = this.now;
   }
 }
 
@@ -150,7 +166,7 @@ function check(m: Model, condition: boolean, what: string): void {
 // ---------------------------------------------------------------------------------------------------
 // Predictions: what the model says a command answers and which events it records.
 
-type ReservationView = Omit<ModelReservation, "idempotencyKey">;
+type ReservationView = Omit<ModelReservation, "idempotencyKey" | "row">;
 type Expected =
   | { kind: "refusal"; refusal: Refusal }
   | { kind: "reservation"; reservation: ReservationView; replayed: boolean }
@@ -194,8 +210,11 @@ function predictHold(m: Model, c: Extract<SaleCommand, { kind: "hold" }>): Predi
   if (m.paused || m.now < m.startsAt) return refusal("sale_not_open");
   if (m.available(item.id) < c.quantity) return refusal("sold_out");
   if (m.unitsOf(c.userId) + c.quantity > m.limitPerUser) return refusal("limit_exceeded");
+  const seq = ++m.holdSeq;
+  const row = m.freeRows.pop() ?? m.rowsUsed++;
   const reservation: ModelReservation = {
-    id: c.reservationId,
+    id: formatReservationId(SALE_ID, seq, row),
+    row,
     userId: c.userId,
     itemId: item.id,
     quantity: c.quantity,
@@ -222,8 +241,7 @@ function predictRelease(m: Model, c: Extract<SaleCommand, { kind: "release" }>):
   const events: string[] = [];
   m.expireIfDue(r, events);
   if (r.status !== "held") return refusal("not_held", events);
-  r.status = "released";
-  r.endedAt = m.now;
+  m.end(r, "released");
   events.push(`hold_released:${r.id}`);
   return { expected: { kind: "reservation", reservation: view(r), replayed: false }, events };
 }
@@ -256,8 +274,7 @@ function predictPayment(m: Model, c: Extract<SaleCommand, { kind: "payment" }>):
   events.push(`payment_recorded:${c.eventId}`);
   const prediction: Prediction = { expected: { kind: "payment", payment: outcome, reservationId: r.id }, events };
   if (late !== null) {
-    r.status = "confirmed";
-    r.endedAt = m.now;
+    m.end(r, "confirmed");
     r.paymentId = c.paymentId;
     prediction.confirm = { reservation: r, late }; // its codes are checked and recorded from the event
   }
@@ -300,7 +317,9 @@ function predictCodes(m: Model, c: Extract<SaleCommand, { kind: "codes" }>): Pre
 
 function predictExpire(m: Model): Prediction {
   const events: string[] = [];
-  for (const r of m.reservations) m.expireIfDue(r, events);
+  // Oldest expiry first, ties in the order the holds were placed (which row is freed first matters).
+  const due = m.reservations.map((r, order) => ({ r, order })).sort((a, b) => a.r.expiresAt - b.r.expiresAt || a.order - b.order);
+  for (const { r } of due) m.expireIfDue(r, events);
   return { expected: { kind: "sale" }, events };
 }
 
@@ -439,11 +458,11 @@ function checkState(m: Model, r: Real): void {
     }
   }
 
-  // Reservations, field by field.
-  eq(m, [...state.reservations.keys()], m.reservations.map((x) => x.id), "reservation ids");
+  // Reservations, field by field: the live ones from the hold table, the ended ones from the window.
+  eq(m, liveIds(state), m.reservations.filter((x) => x.status === "held").map((x) => x.id).sort(), "live reservation ids");
   const codeOwner = new Map<string, string>();
   for (const want of m.reservations) {
-    const got = state.reservations.get(want.id);
+    const got = state.findReservation(want.id);
     if (got === undefined) return fail(m, `reservation ${want.id} missing`);
     eq(m, view(got), view(want), `reservation ${want.id}`);
     // Invariant 6: never expired before expiresAt.
@@ -454,15 +473,17 @@ function checkState(m: Model, r: Real): void {
       codeOwner.set(code, got.id);
     }
   }
-  for (const [userId, list] of state.reservationsByUser) {
-    eq(m, list.map((x) => x.id), m.reservations.filter((x) => x.userId === userId).map((x) => x.id), `reservations of ${userId}`);
+  for (const userId of USERS) {
+    const held = m.reservations.filter((x) => x.userId === userId && x.status === "held").map((x) => x.id);
+    eq(m, state.liveOf(userId).map((x) => x.id), held, `live reservations of ${userId}`);
   }
 
   // Invariant 2: held plus confirmed units of a buyer never pass limitPerUser.
   for (const userId of USERS) {
     let units = 0;
-    for (const x of state.reservations.values()) {
-      if (x.userId === userId && (x.status === "held" || x.status === "confirmed")) units += x.quantity;
+    for (const want of m.reservations) {
+      const x = state.findReservation(want.id);
+      if (x !== undefined && x.userId === userId && (x.status === "held" || x.status === "confirmed")) units += x.quantity;
     }
     check(m, units <= state.limitPerUser, `${userId} holds and owns ${units} > limitPerUser ${state.limitPerUser}`);
     eq(m, [state.unitsOf(userId), units], [m.unitsOf(userId), m.unitsOf(userId)], `units of ${userId}`);
@@ -474,7 +495,7 @@ function checkState(m: Model, r: Real): void {
   eq(m, payments, m.payments, "payments");
   for (const p of m.payments) {
     if (p.outcome === "confirmed" || p.outcome === "confirmed_late") {
-      const x = state.reservations.get(p.reservationId);
+      const x = state.findReservation(p.reservationId);
       check(m, x?.status === "confirmed" && x.paymentId === p.paymentId, `payment ${p.eventId} confirmed nothing`);
     } else {
       check(m, p.outcome === (p.status === "failed" ? "ignored" : "refund_required"), `payment ${p.eventId}: ${p.outcome}`);
@@ -487,6 +508,13 @@ function checkState(m: Model, r: Real): void {
     const next = r.ledger.nextExpiry();
     check(m, next !== undefined && next <= Math.min(...liveExpiries), `nextExpiry ${next} is after a live hold's expiry`);
   }
+}
+
+/** The ids of the live holds in the hold table, sorted. */
+function liveIds(state: SaleState): string[] {
+  const ids: string[] = [];
+  for (let row = 0; row < state.holds.usedRows; row += 1) if (state.holds.seq[row] !== 0) ids.push(state.idOf(row));
+  return ids.sort();
 }
 
 /** Run one resolved command on both sides and compare everything. */
@@ -526,10 +554,9 @@ class Hold implements LedgerCommand {
     return true;
   }
   run(m: Model, r: Real): void {
-    const reservationId = `r${++m.holdsSent}`;
     const { itemId, quantity, key } = this;
-    const command: SaleCommand = { kind: "hold", reservationId, userId: userAt(this.user), itemId, quantity, idempotencyKey: key };
-    step(m, r, command, `${this} as ${reservationId}`);
+    const command: SaleCommand = { kind: "hold", userId: userAt(this.user), itemId, quantity, idempotencyKey: key };
+    step(m, r, command, `${this}`);
   }
   toString(): string {
     return `Hold(${userAt(this.user)}, ${this.itemId}x${this.quantity}${this.key === null ? "" : `, key=${this.key}`})`;
@@ -547,11 +574,10 @@ class RetryHold implements LedgerCommand {
     const first = keyed[keyed.length - 1 - (this.pick % keyed.length)] as ModelReservation;
     const quantity = this.change === "quantity" ? (first.quantity % 4) + 1 : first.quantity;
     const itemId = this.change === "item" ? (first.itemId === "a" ? "b" : "a") : first.itemId;
-    const reservationId = `r${++m.holdsSent}`;
     const command: SaleCommand = {
-      kind: "hold", reservationId, userId: first.userId, itemId, quantity, idempotencyKey: first.idempotencyKey,
+      kind: "hold", userId: first.userId, itemId, quantity, idempotencyKey: first.idempotencyKey,
     };
-    step(m, r, command, `${this}: ${first.userId} key=${first.idempotencyKey} ${itemId}x${quantity} (first was ${first.id}) as ${reservationId}`);
+    step(m, r, command, `${this}: ${first.userId} key=${first.idempotencyKey} ${itemId}x${quantity} (first was ${first.id})`);
   }
   toString(): string {
     return `RetryHold(keyed#${this.pick}, change=${this.change})`;
@@ -853,9 +879,11 @@ function snapshot(s: SaleState, now: number) {
             paused: s.paused, createdAt: s.createdAt, version: s.version, status: s.status(now) },
     items: [...s.items.values()].map((i) => ({ id: i.id, stock: i.stock, available: i.available, held: i.held,
                                                 confirmed: i.confirmed, unassigned: i.unassignedCodeList() })),
-    reservations: [...s.reservations.values()].map((r) => ({ ...r, codes: [...r.codes] })),
-    byUser: sorted([...s.reservationsByUser].map(([u, list]) => [u, list.map((r) => r.id)])),
-    units: sorted([...s.unitsByUser]),
+    live: liveIds(s).map((id) => s.findReservation(id)),
+    ended: [...s.recent.values()].map((r) => ({ ...r, codes: [...r.codes] })),
+    byUser: USERS.map((u) => s.liveOf(u).map((r) => r.id)),
+    units: sorted([...s.buyers.entries()].map(([index, name]) => [name, s.buyers.units[index]])),
+    holdSeq: s.holdSeq,
     payments: [...s.paymentsByEvent.values()].map((p) => ({ ...p })),
     paymentsById: sorted([...s.paymentsById].map(([id, p]) => [id, p.eventId])),
     // Keys past their 24 h may or may not have been pruned yet; they answer nothing either way.
@@ -869,10 +897,15 @@ function checkReplay(m: Model, r: Real): void {
   if (first?.type !== "sale_created") return fail(m, "the first event is not sale_created");
   check(m, r.events.every((e, i) => i === 0 || e.at >= (r.events[i - 1] as SaleEvent).at), "events out of time order");
   eq(m, r.ledger.state.version, r.events.length, "events applied by the live ledger");
-  const replayed = SaleLedger.fromCreated(first);
+  const replayed = SaleLedger.fromCreated(first, new RecentEnded(RECENT_WINDOW));
   for (const e of rest) replayed.state.apply(e);
   replayed.state.assertAll();
   eq(m, snapshot(replayed.state, m.now), snapshot(r.ledger.state, m.now), "state rebuilt from events");
+  // A snapshot image of the sale (what recovery loads) restores everything but the window of ended
+  // reservations, which is not part of it.
+  const imaged = new SaleLedger(loadSale(saveSale(r.ledger.state), new RecentEnded(RECENT_WINDOW)));
+  const withoutEnded = (s: SaleState, now: number) => ({ ...snapshot(s, now), ended: [] });
+  eq(m, withoutEnded(imaged.state, m.now), withoutEnded(r.ledger.state, m.now), "state loaded from a snapshot image");
   // The rebuilt expiry schedule expires exactly the holds the live one does.
   const later = m.now + 10 * DAY_MS;
   const liveOut: SaleEvent[] = [];
@@ -883,6 +916,10 @@ function checkReplay(m: Model, r: Real): void {
   eq(m, liveOut.map(eventKey).sort(), held.sort(), "final expiry of the live ledger");
   eq(m, replayOut.map(eventKey).sort(), held.sort(), "final expiry of the rebuilt ledger");
   eq(m, snapshot(replayed.state, later), snapshot(r.ledger.state, later), "state after the final expiry");
+  const imagedOut: SaleEvent[] = [];
+  imaged.execute({ kind: "expire" }, later, imagedOut);
+  eq(m, imagedOut.map(eventKey).sort(), held.sort(), "final expiry of the ledger loaded from an image");
+  eq(m, withoutEnded(imaged.state, later), withoutEnded(r.ledger.state, later), "image state after the final expiry");
   replayed.state.assertAll();
   r.ledger.state.assertAll();
 }
@@ -896,7 +933,7 @@ test(`SaleLedger agrees with its model (${RUNS} runs of up to ${MAX_COMMANDS} co
   }), (spec, commands) => {
     const model = new Model(spec);
     const events: SaleEvent[] = [];
-    const real: Real = { ledger: SaleLedger.create(spec, T0, events), events };
+    const real: Real = { ledger: SaleLedger.create(spec, T0, events, new RecentEnded(RECENT_WINDOW)), events };
     checkState(model, real);
     fc.modelRun(() => ({ model, real }), commands);
     checkReplay(model, real);

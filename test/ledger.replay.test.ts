@@ -5,11 +5,16 @@
 
 import { describe, expect, test } from "bun:test";
 import { InvariantViolation } from "../src/ledger/invariant.ts";
+import { RecentEnded } from "../src/ledger/recent-ended.ts";
+import { formatReservationId } from "../src/ledger/reservation-id.ts";
+import { loadSale, saveSale } from "../src/ledger/sale-image.ts";
 import { SaleLedger } from "../src/ledger/sale-ledger.ts";
 import type { SaleState } from "../src/ledger/sale-state.ts";
 import type { Confirmation, SaleCommand, SaleEvent, SalePatch, SaleSpec } from "../src/ledger/types.ts";
 
 const T0 = Date.UTC(2026, 10, 22, 20, 0, 0);
+/** The recent window of ended reservations, large enough to keep every one of a run for comparison. */
+const WINDOW = 300_000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /** A small deterministic generator (mulberry32), so that a failure replays exactly. */
@@ -27,7 +32,7 @@ function random(seed: number): () => number {
 function rebuild(events: readonly SaleEvent[]): SaleLedger {
   const [first, ...rest] = events;
   if (first?.type !== "sale_created") throw new Error("the first event is not sale_created");
-  const ledger = SaleLedger.fromCreated(first);
+  const ledger = SaleLedger.fromCreated(first, new RecentEnded(WINDOW));
   for (const event of rest) ledger.state.apply(event);
   return ledger;
 }
@@ -38,13 +43,21 @@ function snapshot(s: SaleState, now: number) {
   return {
     sale: [s.name, s.startsAt, s.endsAt, s.holdSeconds, s.limitPerUser, s.paused, s.createdAt, s.version, s.status(now)],
     items: [...s.items.values()].map((i) => [i.id, i.stock, i.available, i.held, i.confirmed, i.unassignedCodeList()]),
-    reservations: [...s.reservations.values()].map((r) => ({ ...r, codes: [...r.codes] })),
-    byUser: sorted([...s.reservationsByUser].map(([u, list]) => [u, list.map((r) => r.id)])),
-    units: sorted([...s.unitsByUser]),
+    live: liveRows(s).map((row) => s.liveReservation(row)),
+    ended: [...s.recent.values()].map((r) => ({ ...r, codes: [...r.codes] })),
+    units: sorted([...s.buyers.entries()].map(([index, name]) => [name, s.buyers.units[index], s.liveOf(name).map((r) => r.id)])),
+    holdSeq: s.holdSeq,
+    nextRow: s.holds.peekFree(),
     payments: [...s.paymentsByEvent.values()].map((p) => ({ ...p })),
     paymentsById: sorted([...s.paymentsById].map(([id, p]) => [id, p.eventId])),
     idempotency: sorted([...s.idempotency].filter(([, rec]) => rec.at + DAY_MS > now)),
   };
+}
+
+function liveRows(s: SaleState): number[] {
+  const rows: number[] = [];
+  for (let row = 0; row < s.holds.usedRows; row += 1) if (s.holds.seq[row] !== 0) rows.push(row);
+  return rows;
 }
 
 const BIG_SPEC: SaleSpec = {
@@ -65,7 +78,7 @@ test("200k random commands on one sale, replayed from their events, rebuild the 
   const next = random(0x5eed);
   const int = (n: number) => Math.floor(next() * n);
   const events: SaleEvent[] = [];
-  const ledger = SaleLedger.create(BIG_SPEC, T0, events);
+  const ledger = SaleLedger.create(BIG_SPEC, T0, events, new RecentEnded(WINDOW));
   let now = T0;
   // Tracked from the events alone, independent of the ledger's own bookkeeping.
   const expiresAtOf = new Map<string, number>();
@@ -90,16 +103,16 @@ test("200k random commands on one sale, replayed from their events, rebuild the 
       const userId = `user-${int(20_000)}`;
       const itemId = ["hoodie", "hoodie", "cap", "gift"][int(4)] as string;
       const key = next() < 0.2 ? `key-${int(3)}` : null;
-      return { kind: "hold", reservationId: `r${n}`, userId, itemId, quantity: 1 + int(3), idempotencyKey: key };
+      return { kind: "hold", userId, itemId, quantity: 1 + int(3), idempotencyKey: key };
     }
     if (roll < 0.57) {
       const reservationId = anyReservation();
-      const owner = ledger.state.reservations.get(reservationId)?.userId ?? "nobody";
+      const owner = ledger.state.findReservation(reservationId)?.userId ?? "nobody";
       return { kind: "release", reservationId, userId: next() < 0.9 ? owner : `user-${int(20_000)}` };
     }
     if (roll < 0.85) {
       const reservationId = anyReservation();
-      const reservation = ledger.state.reservations.get(reservationId);
+      const reservation = ledger.state.findReservation(reservationId);
       const eventId = next() < 0.08 && eventIds.length > 0 ? (eventIds[int(eventIds.length)] as string) : `evt-${n}`;
       const paymentId = next() < 0.08 && paymentIds.length > 0 ? (paymentIds[int(paymentIds.length)] as string) : `pay-${n}`;
       eventIds.push(eventId);
@@ -169,6 +182,10 @@ test("200k random commands on one sale, replayed from their events, rebuild the 
   const replayed = rebuild(events);
   replayed.state.assertAll();
   expect(snapshot(replayed.state, now)).toEqual(snapshot(ledger.state, now));
+  // The snapshot image recovery loads restores the same sale, but for the window of ended reservations.
+  const image = saveSale(ledger.state);
+  const imaged = new SaleLedger(loadSale(image));
+  expect({ ...snapshot(imaged.state, now), ended: [] }).toEqual({ ...snapshot(ledger.state, now), ended: [] });
 
   // The rebuilt expiry schedule expires the same holds as the live one.
   const later = now + DAY_MS;
@@ -197,19 +214,28 @@ describe("a corrupted event stops the replay with an InvariantViolation", () => 
     ],
   };
   const events: SaleEvent[] = [];
-  const ledger = SaleLedger.create(spec, T0, events);
-  const run = (command: SaleCommand, at: number) => {
+  const ledger = SaleLedger.create(spec, T0, events, new RecentEnded(WINDOW));
+  /** Reservation ids by the names the setup gives them (the ledger makes the ids). */
+  const ids: Record<string, string> = {};
+  const run = (command: SaleCommand, at: number, name?: string) => {
     const outcome = ledger.execute(command, at, events);
     if (!outcome.ok) throw new Error(`setup command refused: ${outcome.refusal}`);
+    if (name !== undefined && "reservation" in outcome) ids[name] = outcome.reservation.id;
   };
   run({ kind: "codes", itemId: "gift", codes: ["G1", "G2", "G3", "G4", "G5"] }, T0);
-  run({ kind: "hold", reservationId: "r1", userId: "alice", itemId: "hoodie", quantity: 2, idempotencyKey: "k1" }, T0 + 1_000);
-  run({ kind: "hold", reservationId: "r2", userId: "bob", itemId: "hoodie", quantity: 1, idempotencyKey: null }, T0 + 2_000);
-  run({ kind: "hold", reservationId: "r3", userId: "carol", itemId: "gift", quantity: 2, idempotencyKey: null }, T0 + 3_000);
-  run({ kind: "release", reservationId: "r2", userId: "bob" }, T0 + 4_000);
-  run({ kind: "payment", eventId: "evt1", paymentId: "pay1", reservationId: "r3", status: "succeeded", amount: 10_000, currency: "USD" }, T0 + 5_000);
+  run({ kind: "hold", userId: "alice", itemId: "hoodie", quantity: 2, idempotencyKey: "k1" }, T0 + 1_000, "r1");
+  run({ kind: "hold", userId: "bob", itemId: "hoodie", quantity: 1, idempotencyKey: null }, T0 + 2_000, "r2");
+  run({ kind: "hold", userId: "carol", itemId: "gift", quantity: 2, idempotencyKey: null }, T0 + 3_000, "r3");
+  run({ kind: "release", reservationId: ids.r2 as string, userId: "bob" }, T0 + 4_000);
+  run({ kind: "payment", eventId: "evt1", paymentId: "pay1", reservationId: ids.r3 as string, status: "succeeded", amount: 10_000, currency: "USD" }, T0 + 5_000);
   run({ kind: "expire" }, T0 + 31_000);
-  run({ kind: "hold", reservationId: "r4", userId: "alice", itemId: "hoodie", quantity: 3, idempotencyKey: null }, T0 + 32_000);
+  run({ kind: "hold", userId: "alice", itemId: "hoodie", quantity: 3, idempotencyKey: null }, T0 + 32_000, "r4");
+  /** A well-formed next hold after the setup (number and row as the ledger would give them), changed by `changes`. */
+  const nextHold = (changes: Partial<Extract<SaleEvent, { type: "hold_placed" }>>) => {
+    const seq = ledger.state.holdSeq + 1;
+    const row = ledger.state.holds.peekFree();
+    return { ...placed("r4"), seq, row, reservationId: formatReservationId(spec.id, seq, row), at: T0 + 40_000, ...changes };
+  };
 
   const indexOf = (match: (e: SaleEvent) => boolean) => {
     const index = events.findIndex(match);
@@ -218,7 +244,7 @@ describe("a corrupted event stops the replay with an InvariantViolation", () => 
   };
   const find = <K extends SaleEvent["type"]>(type: K, match: (e: Extract<SaleEvent, { type: K }>) => boolean = () => true) =>
     events[indexOf((e) => e.type === type && match(e as Extract<SaleEvent, { type: K }>))] as Extract<SaleEvent, { type: K }>;
-  const placed = (id: string) => find("hold_placed", (e) => e.reservationId === id);
+  const placed = (name: string) => find("hold_placed", (e) => e.reservationId === ids[name]);
   const expired = find("hold_expired");
   const released = find("hold_released");
   const paid = find("payment_recorded");
@@ -237,8 +263,8 @@ describe("a corrupted event stops the replay with an InvariantViolation", () => 
     const replayed = rebuild(events);
     replayed.state.assertAll();
     expect(snapshot(replayed.state, T0 + 32_000)).toEqual(snapshot(ledger.state, T0 + 32_000));
-    expect(replayed.state.reservations.get("r1")?.status).toBe("expired");
-    expect(replayed.state.reservations.get("r3")?.codes).toEqual(["G1", "G2"]);
+    expect(replayed.state.findReservation(ids.r1 as string)?.status).toBe("expired");
+    expect(replayed.state.findReservation(ids.r3 as string)?.codes).toEqual(["G1", "G2"]);
   });
 
   test("hold_expired before expiresAt", () => {
@@ -248,28 +274,32 @@ describe("a corrupted event stops the replay with an InvariantViolation", () => 
 
   test("hold_placed taking more than is available", () => {
     // After the expiry 4 hoodies are available, then r4 holds 3: one is left.
-    const r4 = placed("r4");
-    expectViolation(atEnd, { ...r4, reservationId: "r5", userId: "dave", quantity: 2, amount: 9_800 });
+    expect(() => rebuild([...events, nextHold({ userId: "dave", quantity: 1, amount: 4_900 })]).state.assertAll()).not.toThrow();
+    expectViolation(atEnd, nextHold({ userId: "dave", quantity: 2, amount: 9_800 }));
   });
 
   test("hold_placed taking a buyer past limitPerUser", () => {
-    const r4 = placed("r4"); // alice holds 3, the limit
-    expectViolation(atEnd, { ...r4, reservationId: "r5", quantity: 1, amount: 4_900 });
+    // alice holds 3, the limit
+    expectViolation(atEnd, nextHold({ quantity: 1, amount: 4_900 }));
   });
 
-  test("hold_placed reusing a reservation id", () => {
+  test("hold_placed reusing a reservation id, a number or a row out of turn", () => {
     const r2 = placed("r2");
     expectViolation(atEnd, { ...r2, at: T0 + 40_000 });
+    const next = nextHold({ userId: "dave", quantity: 1, amount: 4_900 });
+    expectViolation(atEnd, { ...next, seq: next.seq + 1, reservationId: formatReservationId(spec.id, next.seq + 1, next.row) });
+    expectViolation(atEnd, { ...next, row: next.row + 1, reservationId: formatReservationId(spec.id, next.seq, next.row + 1) });
   });
 
   test("hold_released of a reservation that is no longer held", () => {
     expectViolation(atEnd, { ...released, at: T0 + 40_000 });
-    expectViolation(atEnd, { ...released, reservationId: "r1", quantity: 2, at: T0 + 40_000 }); // r1 expired
+    const r1 = placed("r1"); // expired
+    expectViolation(atEnd, { ...released, reservationId: r1.reservationId, seq: r1.seq, row: r1.row, quantity: 2, at: T0 + 40_000 });
   });
 
   test("hold_released or hold_expired that disagrees with its reservation", () => {
     const r4 = placed("r4");
-    const release = { ...released, reservationId: "r4", itemId: r4.itemId, quantity: r4.quantity, at: T0 + 40_000 };
+    const release = { ...released, reservationId: r4.reservationId, seq: r4.seq, row: r4.row, itemId: r4.itemId, quantity: r4.quantity, at: T0 + 40_000 };
     expect(() => rebuild([...events, release]).state.assertAll()).not.toThrow(); // as it should be
     expectViolation(atEnd, { ...release, quantity: 2 });
     expectViolation(atEnd, { ...release, itemId: "gift" });
@@ -280,6 +310,7 @@ describe("a corrupted event stops the replay with an InvariantViolation", () => 
 
   test("hold_expired of an unknown reservation", () => {
     expectViolation(atEnd, { ...expired, reservationId: "nope", at: T0 + 90_000 });
+    expectViolation(atEnd, { ...expired, seq: 99, at: T0 + 90_000 });
   });
 
   test("payment_recorded twice with the same eventId", () => {
@@ -287,8 +318,10 @@ describe("a corrupted event stops the replay with an InvariantViolation", () => 
   });
 
   test("payment_recorded confirming a hold that has expired, as if it were live", () => {
-    const payment = { ...paid.payment, eventId: "evt9", paymentId: "pay9", reservationId: "r1", amount: 9_800 };
-    expectViolation(atEnd, { ...paid, at: T0 + 40_000, payment, confirm: { late: false, itemId: "hoodie", quantity: 2, codes: [] } });
+    const r1 = placed("r1");
+    const payment = { ...paid.payment, eventId: "evt9", paymentId: "pay9", reservationId: r1.reservationId, amount: 9_800 };
+    const confirm = { late: false, itemId: "hoodie", quantity: 2, codes: [], userId: "alice", seq: r1.seq, row: r1.row };
+    expectViolation(atEnd, { ...paid, at: T0 + 40_000, payment, confirm });
   });
 
   test("payment_recorded delivering codes out of order or too few", () => {
@@ -317,7 +350,7 @@ describe("a corrupted event stops the replay with an InvariantViolation", () => 
   });
 
   test("an event of another sale, or a second sale_created", () => {
-    expectViolation(atEnd, { ...placed("r4"), saleId: "other-drop", reservationId: "r9" });
+    expectViolation(atEnd, { ...nextHold({ userId: "dave", quantity: 1, amount: 4_900 }), saleId: "other-drop" });
     expectViolation(atEnd, { ...(events[0] as SaleEvent), at: T0 + 40_000 });
   });
 });

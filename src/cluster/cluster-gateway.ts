@@ -1,15 +1,18 @@
 // The gateway of a worker in a cluster: sales this worker owns go to its SaleOwner, the others are
-// forwarded to their owner over the peer sockets (batched per tick by PeerLink). Public reads and
-// sold-out refusals are answered from the snapshots owners publish, without a round trip.
+// forwarded to their owner over the peer sockets (batched per tick by PeerLink, holds in binary).
+// Public reads and sold-out refusals are answered from the snapshots owners publish, without a round
+// trip. Forwarded holds and releases carry a token, so that a command resent after its owner
+// restarted is answered once (peers.ts, engine/forward-tokens.ts).
 
-import type { Outcome, PaymentOutcome, SaleCommand, SaleSpec } from "../ledger/types.ts";
-import type { PublicSaleView } from "../ledger/views.ts";
+import { TokenSource } from "../engine/forward-tokens.ts";
+import type { HoldReply, PublicDocument, Readiness, SaleGateway } from "../engine/gateway.ts";
+import type { SaleOwner } from "../engine/sale-owner.ts";
+import type { HoldCommand, Outcome, PaymentOutcome, SaleCommand, SaleSpec } from "../ledger/types.ts";
+import type { AdminSaleView } from "../ledger/views.ts";
 import type { RegistrySnapshot } from "../metrics/exposition.ts";
 import type { ReservationQuery } from "../store/store.ts";
-import type { SaleGateway } from "./gateway.ts";
 import { ownerOf } from "./ownership.ts";
 import { PeerClient, type PeerHandler, PeerServer } from "./peers.ts";
-import type { SaleOwner } from "./sale-owner.ts";
 import { type Snapshot, SnapshotCache } from "./snapshots.ts";
 
 export type ClusterOptions = {
@@ -20,6 +23,8 @@ export type ClusterOptions = {
   local: SaleOwner;
   /** This worker's metrics, for a scrape that lands on another worker. */
   metricsSnapshot: () => RegistrySnapshot;
+  /** Events peers send that are not this gateway's (the shared address limit's gossip). */
+  onEvent?: (op: string, args: unknown) => void;
   clock?: () => number;
 };
 
@@ -35,57 +40,59 @@ type PeerArgs = {
 
 /** How often an owner republishes every sale it owns, so time-driven status changes spread. */
 const SNAPSHOT_REFRESH_MS = 1_000;
-/** A peer that has not said it serves for this long counts as not serving. */
-const PEER_SERVING_STALE_MS = 3 * SNAPSHOT_REFRESH_MS;
 /** Changes are published at most this often per sale. */
 const SNAPSHOT_INTERVAL_MS = 20;
 
 export class ClusterGateway implements SaleGateway {
   private readonly peers: (PeerClient | null)[];
-  private readonly server: PeerServer;
+  private server: PeerServer | null = null;
   private readonly snapshots = new SnapshotCache();
   private readonly dirty = new Set<string>();
+  private readonly tokens: TokenSource;
   private publishTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly refreshTimer: ReturnType<typeof setInterval>;
   private readonly clock: () => number;
-  /** When each peer last said it serves its sales (0: never). */
-  private readonly peerServingAt: number[];
   /** Set once every worker has served: from then on a peer's trouble is reported, not fatal. */
   private allServedOnce = false;
 
   constructor(private readonly options: ClusterOptions) {
     const { index, workers, socketPath, local } = options;
     this.clock = options.clock ?? Date.now;
-    this.peerServingAt = new Array(workers).fill(0);
-    this.server = new PeerServer(socketPath(index), this.handler());
+    this.tokens = new TokenSource(index);
     this.peers = Array.from({ length: workers }, (_, i) => {
       if (i === index) return null;
       const client = new PeerClient(i, socketPath(i));
-      client.onConnect = () => {
-        this.announce(client);
-        this.publishAll(client);
-      };
+      client.onConnect = () => this.publishAll(client);
+      client.onEvent = (op, args) => this.event(op, args);
       return client;
     });
     local.onCommitted = (saleIds) => this.changed(saleIds);
-    this.refreshTimer = setInterval(() => {
-      this.announce(null);
-      this.publishAll();
-    }, SNAPSHOT_REFRESH_MS);
+    this.refreshTimer = setInterval(() => this.publishAll(), SNAPSHOT_REFRESH_MS);
     this.refreshTimer.unref?.();
+  }
+
+  /** Open this worker's socket to its peers: call once its sales are recovered. */
+  listen(): void {
+    this.server ??= new PeerServer(this.options.socketPath(this.options.index), this.handler());
   }
 
   stop(): void {
     clearInterval(this.refreshTimer);
     if (this.publishTimer !== null) clearTimeout(this.publishTimer);
     for (const peer of this.peers) peer?.stop();
-    this.server.stop();
+    this.server?.stop();
+  }
+
+  /** Send a one-way event to every connected peer. */
+  broadcast(op: string, args: unknown): void {
+    for (const peer of this.peers) peer?.emit(op, args);
   }
 
   /** Requests and events that other workers send to this one. */
   private handler(): PeerHandler {
     const local = this.options.local;
     return {
+      hold: (saleId, command, reply) => local.hold(saleId, command, reply),
       request: async (op, args) => {
         // The peer is this same program, so the arguments have the shape the caller gave them.
         const a = args as PeerArgs;
@@ -114,11 +121,13 @@ export class ClusterGateway implements SaleGateway {
             throw new Error(`unknown peer operation ${op}`);
         }
       },
-      event: (op, args) => {
-        if (op === "snapshot") this.snapshots.put(args as Snapshot);
-        if (op === "serving") this.peerServingAt[(args as { index: number }).index] = this.clock();
-      },
+      event: (op, args) => this.event(op, args),
     };
+  }
+
+  private event(op: string, args: unknown): void {
+    if (op === "snapshot") this.snapshots.put(args as Snapshot);
+    else this.options.onEvent?.(op, args);
   }
 
   private owner(saleId: string): PeerClient | null {
@@ -126,45 +135,56 @@ export class ClusterGateway implements SaleGateway {
   }
 
   /** Run locally when this worker owns the sale, else forward `op` to its owner. */
-  private route<T>(saleId: string, local: () => Promise<T>, op: string, args: unknown): Promise<T> {
+  private route<T>(saleId: string, local: () => Promise<T>, op: string, args: unknown, resendable = false): Promise<T> {
     const peer = this.owner(saleId);
-    return peer === null ? local() : (peer.call(op, args) as Promise<T>);
+    return peer === null ? local() : (peer.call(op, args, resendable) as Promise<T>);
   }
 
   createSale(spec: SaleSpec) {
     return this.route(spec.id, () => this.options.local.createSale(spec), "create", { spec });
   }
 
-  execute(saleId: string, command: SaleCommand): Promise<Outcome> {
-    if (command.kind === "hold" && command.idempotencyKey === null && this.owner(saleId) !== null) {
+  hold(saleId: string, command: HoldCommand, reply: HoldReply): void {
+    const peer = this.owner(saleId);
+    if (peer === null) return this.options.local.hold(saleId, command, reply);
+    if (command.idempotencyKey === null) {
       const refusal = this.snapshots.soldOut(saleId, command.itemId, command.quantity, this.clock());
-      if (refusal !== null) return Promise.resolve(refusal);
+      if (refusal !== null) return reply(refusal);
     }
-    return this.route(saleId, () => this.options.local.execute(saleId, command), "execute", { saleId, command });
+    command.token = this.tokens.next();
+    peer.hold(saleId, command, reply);
+  }
+
+  execute(saleId: string, command: SaleCommand): Promise<Outcome> {
+    const peer = this.owner(saleId);
+    if (peer === null) return this.options.local.execute(saleId, command);
+    // A release under a token, and a payment (deduplicated by its event id), are safe to send again
+    // after the owner restarted; stock and codes changes are not, and fail if their owner goes away.
+    const resendable = command.kind === "release" || command.kind === "payment";
+    const sent = command.kind === "release" ? { ...command, token: this.tokens.next() } : command;
+    return peer.call("execute", { saleId, command: sent }, resendable) as Promise<Outcome>;
   }
 
   adminSale(saleId: string) {
     return this.route(saleId, () => this.options.local.adminSale(saleId), "adminSale", { saleId });
   }
 
-  async listSales() {
+  async listSales(): Promise<AdminSaleView[]> {
     const lists = await Promise.all(
-      this.peers.map((peer) =>
-        peer === null ? this.options.local.listSales() : (peer.call("listSales", null) as ReturnType<SaleOwner["listSales"]>),
-      ),
+      this.peers.map((peer) => (peer === null ? this.options.local.listSales() : (peer.call("listSales", null) as Promise<AdminSaleView[]>))),
     );
     return lists.flat().sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  async publicSale(saleId: string) {
+  async publicSale(saleId: string): Promise<PublicDocument | null> {
     if (this.owner(saleId) !== null) {
       const cached = this.snapshots.get(saleId);
-      if (cached !== undefined) return { view: cached.view, version: cached.version };
+      if (cached !== undefined) return cached;
     }
     return this.route(saleId, () => this.options.local.publicSale(saleId), "publicSale", { saleId });
   }
 
-  watchSale(saleId: string, listener: (view: PublicSaleView) => void) {
+  watchSale(saleId: string, listener: (document: string) => void) {
     if (this.owner(saleId) === null) return this.options.local.watchSale(saleId, listener);
     return this.snapshots.watch(saleId, listener);
   }
@@ -187,11 +207,25 @@ export class ClusterGateway implements SaleGateway {
     return this.route(saleId, () => this.options.local.storePayments(saleId, outcome), "storePayments", { saleId, outcome });
   }
 
-  /** Forwarded calls waiting for their owner's answer, over all peers (a metrics gauge). */
+  /** Commands forwarded to other workers and not yet answered, over all peers (a metrics gauge). */
   forwardQueueDepth(): number {
     let depth = 0;
     for (const peer of this.peers) depth += peer?.inFlight ?? 0;
     return depth;
+  }
+
+  /** Per peer: connected, calls in flight, bytes queued, connection attempts, resends (metrics). */
+  peerStates(): { index: number; connected: boolean; inFlight: number; queuedBytes: number; attempts: number; resends: number }[] {
+    return this.peers
+      .filter((peer): peer is PeerClient => peer !== null)
+      .map((peer) => ({
+        index: peer.index,
+        connected: peer.connected,
+        inFlight: peer.inFlight,
+        queuedBytes: peer.queuedBytes,
+        attempts: peer.attempts,
+        resends: peer.resends,
+      }));
   }
 
   /** Metrics of every worker, for one scrape; a worker that does not answer is left out. */
@@ -206,12 +240,9 @@ export class ClusterGateway implements SaleGateway {
     return snapshots.filter((snapshot): snapshot is RegistrySnapshot => snapshot !== null);
   }
 
-  readiness() {
+  readiness(): Readiness {
     const local = this.options.local.readiness();
-    const now = this.clock();
-    const down = this.peers
-      .filter((peer) => peer !== null && (!peer.connected || now - (this.peerServingAt[peer.index] ?? 0) > PEER_SERVING_STALE_MS))
-      .map((peer) => peer?.index);
+    const down = this.peers.filter((peer) => peer !== null && !peer.connected).map((peer) => peer?.index);
     const reasons = [...local.reasons];
     if (down.length > 0) reasons.push(`workers ${down.join(", ")} not serving (their sales answer 503)`);
     if (down.length === 0 && local.ready) this.allServedOnce = true;
@@ -219,17 +250,6 @@ export class ClusterGateway implements SaleGateway {
     // 503). After that a worker that restarts is reported, but the others keep the server ready:
     // they sell their sales, and taking the whole node out of rotation would stop those too.
     return { ...local, reasons, ready: local.ready && (this.allServedOnce || down.length === 0) };
-  }
-
-  /** Tell every peer at once that this worker now serves its sales (after recovery). */
-  announceServing(): void {
-    this.announce(null);
-  }
-
-  /** Tell peers (one, or all) that this worker serves its sales, once it does. */
-  private announce(only: PeerClient | null): void {
-    if (!this.options.local.readiness().ready) return;
-    for (const peer of only === null ? this.peers : [only]) peer?.emit("serving", { index: this.options.index });
   }
 
   /** Owner side: note changed sales and publish them within SNAPSHOT_INTERVAL_MS. */
@@ -244,20 +264,21 @@ export class ClusterGateway implements SaleGateway {
     this.publishTimer = null;
     const saleIds = [...this.dirty];
     this.dirty.clear();
-    void this.publish(saleIds, null);
+    this.publish(saleIds, null);
   }
 
   private publishAll(only: PeerClient | null = null): void {
-    void this.publish(this.options.local.ownedSaleIds(), only);
+    this.publish(this.options.local.ownedSaleIds(), only);
   }
 
-  private async publish(saleIds: readonly string[], only: PeerClient | null): Promise<void> {
+  private publish(saleIds: readonly string[], only: PeerClient | null): void {
+    const local = this.options.local;
     for (const saleId of saleIds) {
-      const found = await this.options.local.publicSale(saleId).catch(() => null);
-      if (found === null) continue;
-      const snapshot: Snapshot = { saleId, view: found.view, version: found.version };
+      const sale = local.sales.get(saleId);
+      if (sale === undefined) continue;
+      const { document, etag } = local.reads.document(sale);
+      const snapshot: Snapshot = { saleId, document, etag };
       for (const peer of only === null ? this.peers : [only]) peer?.emit("snapshot", snapshot);
     }
   }
 }
-

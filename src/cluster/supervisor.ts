@@ -1,14 +1,16 @@
-// The supervisor of `stampede serve`: migrates the store, drains every journal an earlier run left
-// into it, spawns the worker processes (the same executable, sharing the port with SO_REUSEPORT),
-// restarts a worker that dies (with backoff, and says so when it loops), and drains all of them on
-// SIGTERM. It serves no requests itself.
+// The supervisor of `stampede serve`, once startup.ts has prepared the data dir: it spawns the
+// worker processes (the same executable, sharing the port with SO_REUSEPORT), restarts a worker that
+// dies (with backoff, and says so when it loops), and drains all of them on SIGTERM, exiting 1 when
+// one of them could not finish its drain. It serves no requests itself.
 
 import type { Subprocess } from "bun";
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Config } from "../config.ts";
+import { journalFiles } from "../data-dir.ts";
 import { Journal } from "../journal/journal.ts";
+import { snapshotsPathOf } from "../journal/snapshots.ts";
 import type { Level } from "../log.ts";
 import type { Store } from "../store/store.ts";
 import { WriteBehind } from "../store/write-behind.ts";
@@ -32,23 +34,30 @@ export function selfCommand(): string[] {
   return compiled ? [process.execPath] : [process.execPath, Bun.main];
 }
 
-/** Apply every journal in the data dir to the store, so workers start from a store that is current. */
-export async function drainJournals(config: Config, store: Store): Promise<number> {
-  let drained = 0;
-  for (const file of readdirSync(config.dataDir)) {
-    const match = /^journal-(\d+)\.db$/.exec(file);
-    if (match === null) continue;
-    const journal = new Journal(join(config.dataDir, file), config.durability);
+/**
+ * Move every journal of the data dir into the store and start the journals afresh (data-dir.ts says
+ * when: the number of workers changed, or the journals are of an older format). Each journal is
+ * drained into the store (both batch formats are read), then its files go; the workers then load
+ * their sales from the store. Returns the events moved.
+ */
+export async function reshardJournals(config: Config, store: Store): Promise<number> {
+  let moved = 0;
+  for (const { index, file } of journalFiles(config.dataDir)) {
+    const path = join(config.dataDir, file);
+    const journal = new Journal(path, config.durability);
     try {
-      const writeBehind = new WriteBehind(journal, store, `journal-${match[1]}`);
+      const writeBehind = new WriteBehind(journal, store, `journal-${index}`);
       await writeBehind.open();
-      drained += writeBehind.backlog;
+      moved += writeBehind.backlog;
       await writeBehind.drain();
     } finally {
       journal.close();
     }
+    for (const gone of [path, snapshotsPathOf(path)]) {
+      for (const suffix of ["", "-wal", "-shm"]) rmSync(`${gone}${suffix}`, { force: true });
+    }
   }
-  return drained;
+  return moved;
 }
 
 type WorkerSlot = { index: number; process: Subprocess | null; restarts: number[]; delayMs: number; startedAt: number };
@@ -123,17 +132,21 @@ export class Supervisor {
     slot.delayMs = Math.min(RESTART_MAX_MS, slot.delayMs * 2);
   }
 
-  /** SIGTERM every worker and wait for them to drain, killing any that outlast the bound. */
-  async stop(): Promise<void> {
+  /**
+   * SIGTERM every worker and wait for them to drain, killing any that outlast the bound. Returns the
+   * workers that did not stop cleanly (exit status other than 0).
+   */
+  async stop(): Promise<number[]> {
     this.stopping = true;
-    const running = this.slots.map((slot) => slot.process).filter((child): child is Subprocess => child !== null);
-    for (const child of running) child.kill("SIGTERM");
+    const running = this.slots.filter((slot) => slot.process !== null).map((slot) => ({ index: slot.index, child: slot.process as Subprocess }));
+    for (const { child } of running) child.kill("SIGTERM");
     const timeout = setTimeout(() => {
-      for (const child of running) child.kill("SIGKILL");
+      for (const { child } of running) child.kill("SIGKILL");
     }, DRAIN_TIMEOUT_MS);
-    await Promise.all(running.map((child) => child.exited));
+    const codes = await Promise.all(running.map(({ child }) => child.exited));
     clearTimeout(timeout);
     rmSync(this.socketDir, { recursive: true, force: true });
+    return running.filter((_, i) => codes[i] !== 0).map(({ index }) => index);
   }
 }
 

@@ -3,7 +3,7 @@
 import { describe, expect, test } from "bun:test";
 import { Admission } from "./admission.ts";
 import { rateLimitField, rateLimitPolicyField, rateLimited } from "./rate-limit-headers.ts";
-import { TokenBuckets } from "./token-buckets.ts";
+import { TokenBuckets } from "../limits/token-buckets.ts";
 
 async function problemOf(response: Response | undefined) {
   expect(response).toBeInstanceOf(Response);

@@ -118,13 +118,22 @@ export class Admission {
     return overloaded(`${reason} Try again shortly.`, limits.retryAfterBaseSeconds);
   }
 
+  /** An admitted hold goes in flight (the hold route calls `leave` when it is answered). */
+  enter(): void {
+    this.holdsInFlightCount += 1;
+  }
+
+  leave(): void {
+    this.holdsInFlightCount -= 1;
+  }
+
   /** Runs an admitted hold, counting it as in flight until it is answered. */
   async hold<T>(work: () => Promise<T>): Promise<T> {
-    this.holdsInFlightCount += 1;
+    this.enter();
     try {
       return await work();
     } finally {
-      this.holdsInFlightCount -= 1;
+      this.leave();
     }
   }
 

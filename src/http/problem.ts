@@ -77,6 +77,24 @@ export function refusalProblem(refusal: Refusal, detail: string): Response {
   return problem(REFUSAL_STATUS[refusal], refusal, detail);
 }
 
+/** Rendered refusal bodies by code and detail; a sold-out storm sends the same one a million times. */
+const REFUSAL_BODIES_MAX = 1024;
+const refusalBodies = new Map<string, { body: string; init: ResponseInit }>();
+
+/** A ledger refusal as its problem Response, the body rendered once per (code, detail). */
+export function refusalResponse(refusal: Refusal, detail: string): Response {
+  const key = `${refusal}\n${detail}`;
+  let cached = refusalBodies.get(key);
+  if (cached === undefined) {
+    const status = REFUSAL_STATUS[refusal];
+    const body = JSON.stringify({ type: `urn:stampede:problem:${refusal}`, title: TITLES[refusal], status, code: refusal, detail });
+    cached = { body, init: { status, headers: PROBLEM_HEADERS } };
+    if (refusalBodies.size >= REFUSAL_BODIES_MAX) refusalBodies.clear();
+    refusalBodies.set(key, cached);
+  }
+  return new Response(cached.body, cached.init);
+}
+
 /**
  * A refused outcome as its problem document. A `rate_limited` refusal (from the sale's owner) keeps
  * its Retry-After; the buyer route adds the RateLimit fields (rate-limit-headers.ts).

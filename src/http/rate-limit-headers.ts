@@ -11,7 +11,7 @@
 // where the draft asks it to name the same moment as Retry-After (the next unit).
 
 import { problem } from "./problem.ts";
-import type { TokenBuckets } from "./token-buckets.ts";
+import type { TokenBuckets } from "../limits/token-buckets.ts";
 
 /** The policies the server advertises; a name is a fixed token, so it needs no escaping. */
 export type RateLimitPolicyName = "buyer" | "address" | "streams";

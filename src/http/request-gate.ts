@@ -1,15 +1,17 @@
-// The gate every request passes before routing: a body-size bound, credentials (so an
-// unauthenticated caller learns nothing from validation errors), admission control (shedding new
-// holds, then reads, when the process falls behind) and the per-address rate limit.
-// It also parses JSON bodies itself, keeping the raw text for webhook signature checks.
+// What every route checks before it does anything that costs: admission control (shedding new holds,
+// then reads, when the process falls behind), the per-address rate limit, credentials (so that an
+// unauthenticated caller learns nothing from validation errors), and bodies read with a bound that
+// holds while a chunked body streams in. Each route group calls what it needs from here, first
+// thing; nothing runs globally in front of every request, so the hold route pays for no hook.
 
-import type { SaleGateway } from "../cluster/gateway.ts";
+import type { SaleGateway } from "../engine/gateway.ts";
+import type { AddressLimits } from "../limits/address-limits.ts";
+import type { TokenBuckets } from "../limits/token-buckets.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
 import type { Admission } from "./admission.ts";
 import { clientAddress } from "./client-address.ts";
-import { ProblemError, problem, unauthorized } from "./problem.ts";
+import { ProblemError, unauthorized } from "./problem.ts";
 import { rateLimited } from "./rate-limit-headers.ts";
-import type { TokenBuckets } from "./token-buckets.ts";
 
 export type HttpDeps = {
   gateway: SaleGateway;
@@ -22,7 +24,8 @@ export type HttpDeps = {
    * worker's holds of the sale arrive; here only for its policy in RateLimit-Policy.
    */
   buyerLimits: TokenBuckets;
-  addressLimits: TokenBuckets;
+  /** The per-address limit, shared with the other workers of the machine (limits/address-limits.ts). */
+  addressLimits: AddressLimits;
   trustProxy: number;
   /** Load shedding and bounded event streams; absent, nothing is shed (streams are still bounded). */
   admission?: Admission;
@@ -45,20 +48,40 @@ export const JSON_DEPTH_MAX = 32;
 
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
+/** Something with `requestIP`: Bun's server, as Elysia hands it to handlers. */
+type PeerSource = { requestIP(request: Request): { address: string } | null } | null | undefined;
+
 export class RequestGate {
-  /** The buyer each authenticated request belongs to, set by the gate and read by the routes. */
+  /** The buyer of a request, found by the buyer routes' transform hook and read by their handlers. */
   private readonly buyers = new WeakMap<Request, string>();
   private readonly admins = new WeakSet<Request>();
-  private readonly rawBodies = new WeakMap<Request, string>();
 
   constructor(private readonly deps: HttpDeps) {}
 
-  /**
-   * The buyer of a request on a buyer route. The gate decides from the URL as the Request holds it,
-   * with dot segments removed, while the router matches the raw path: for `/v1/sales/x/reservations/%2e%2e`
-   * the gate sees `/v1/sales/x/` and the router a reservation id "..". Where the two disagree the
-   * credential is checked here instead, and a request without one fails closed with 401.
-   */
+  /** The client address the rate limits and stream bounds key on. */
+  addressOf(request: Request, server: PeerSource): string {
+    return clientAddress(request, server?.requestIP(request)?.address, this.deps.trustProxy);
+  }
+
+  /** The address limit (shared by the workers); undefined when the request may go on. */
+  limitAddress(request: Request, server: PeerSource): Response | undefined {
+    const limits = this.deps.addressLimits;
+    if (!limits.enabled) return undefined;
+    const taken = limits.take(this.addressOf(request, server));
+    return taken.ok ? undefined : rateLimited("address", taken.retryAfterSeconds, limits);
+  }
+
+  /** Shedding, then the address limit, for a new hold. */
+  admitHold(request: Request, server: PeerSource): Response | undefined {
+    return this.deps.admission?.admitHold() ?? this.limitAddress(request, server);
+  }
+
+  /** Shedding, then the address limit, for a read. */
+  admitRead(request: Request, server: PeerSource): Response | undefined {
+    return this.deps.admission?.admitRead() ?? this.limitAddress(request, server);
+  }
+
+  /** The buyer of a request on a buyer route, or a 401 thrown as a ProblemError. */
   buyerOf(request: Request): string {
     const known = this.buyers.get(request);
     if (known !== undefined) return known;
@@ -68,89 +91,86 @@ export class RequestGate {
     return userId;
   }
 
-  /** For the operator routes' own check, behind the gate's, for the same reason as buyerOf. */
-  isAdmin(request: Request): boolean {
-    return this.admins.has(request) || this.deps.admin(request.headers.get("authorization"));
+  /** Operator routes check the token before anything else (their parse and their transform). */
+  requireAdmin(request: Request): void {
+    if (this.admins.has(request)) return;
+    if (!this.deps.admin(request.headers.get("authorization"))) throw new ProblemError(unauthorized());
+    this.admins.add(request);
   }
 
-  /** The client address the rate limits and stream bounds key on. */
-  addressOf(request: Request, peer: string | undefined): string {
-    return clientAddress(request, peer, this.deps.trustProxy);
-  }
-
-  rawBodyOf(request: Request): string | undefined {
-    return this.rawBodies.get(request);
-  }
-
-  /** `peer` is asked for only when the address limit is on: looking it up costs on every request. */
-  check(request: Request, peer: () => string | undefined): Response | undefined {
+  /** The JSON body of an operator route: the token first, then the body, bounded, then the parse. */
+  async parseAdminJson(request: Request): Promise<unknown> {
     const path = requestPath(request.url);
-    const length = request.headers.get("content-length");
-    if (length !== null) {
-      const limit = path.endsWith("/codes") ? CODES_BODY_MAX_BYTES : BODY_MAX_BYTES;
-      if (Number(length) > limit) return problem(413, "payload_too_large", `Bodies are limited to ${limit} bytes.`);
-    }
-    // Operator routes and payment webhooks are never shed (admission.ts says why).
-    if (path.startsWith("/v1/admin")) {
-      if (!this.deps.admin(request.headers.get("authorization"))) return unauthorized();
-      this.admins.add(request);
-      return undefined;
-    }
-    if (!path.startsWith("/v1/sales/")) return undefined;
-    // /v1/sales/:saleId/reservations[...] is the buyer's; /v1/sales/:saleId[/stream] is public.
-    const rest = path.indexOf("/", 10);
-    const buyerRoute = rest !== -1 && path.startsWith("/reservations", rest);
-    const admission = this.deps.admission;
-    if (admission !== undefined) {
-      // Shedding comes before anything that costs: a token lookup, a JWT verification, the body.
-      const method = request.method;
-      const shed =
-        method === "POST" && buyerRoute
-          ? admission.admitHold()
-          : method === "GET" || method === "HEAD"
-            ? admission.admitRead()
-            : undefined;
-      if (shed !== undefined) return shed;
-    }
-    if (this.deps.addressLimits.enabled) {
-      const taken = this.deps.addressLimits.take(clientAddress(request, peer(), this.deps.trustProxy));
-      if (!taken.ok) return rateLimited("address", taken.retryAfterSeconds, this.deps.addressLimits);
-    }
-    if (buyerRoute) {
-      const userId = this.deps.buyer(request.headers.get("authorization"));
-      if (userId === null) return unauthorized();
-      this.buyers.set(request, userId);
-    }
-    return undefined;
+    if (path.startsWith("/v1/admin")) this.requireAdmin(request);
+    const limit = path.endsWith("/codes") ? CODES_BODY_MAX_BYTES : BODY_MAX_BYTES;
+    return parseJsonText(await readBodyText(request, limit));
   }
+}
 
-  async parseJson(request: Request): Promise<unknown> {
+/**
+ * The body as text, refused with 413 past `limitBytes` whether or not a Content-Length announced it:
+ * a chunked body is counted as it streams in and dropped at the bound, never buffered whole.
+ */
+export async function readBodyText(request: Request, limitBytes: number): Promise<string> {
+  const length = request.headers.get("content-length");
+  if (length !== null) {
+    if (Number(length) > limitBytes) throw new ParseLimit(limitBytes);
+    // Announced and within the bound (Bun reads no more than announced): one native read.
     let bytes: ArrayBuffer;
     try {
       bytes = await request.arrayBuffer();
-    } catch (error) {
-      if (error instanceof ParseLimit) throw error;
-      // The client hung up (or the idle timeout closed it) in the middle of its body.
+    } catch {
       throw new BodyAborted();
     }
-    const path = requestPath(request.url);
-    const limit = path.endsWith("/codes") ? CODES_BODY_MAX_BYTES : BODY_MAX_BYTES;
-    if (bytes.byteLength > limit) {
-      throw new ParseLimit(limit);
+    return decodeUtf8(new Uint8Array(bytes));
+  }
+  const body = request.body;
+  if (body === null) return "";
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > limitBytes) {
+        void reader.cancel().catch(() => {});
+        throw new ParseLimit(limitBytes);
+      }
+      chunks.push(value);
     }
-    const text = decoder.decode(bytes);
-    // Only the webhook's signature covers the raw text; no other route needs it kept.
-    if (path.startsWith("/v1/webhooks/")) this.rawBodies.set(request, text);
-    // No body at all (a DELETE, a bodyless POST) is not malformed JSON: the route's schema, if it
-    // has one, says what is missing. Null, not undefined, so Elysia's own parsers never run.
-    if (text.length === 0) return null;
-    // Nesting deeper than the bound needs two characters a level: short bodies (every hold) skip the scan.
-    if (text.length > 2 * JSON_DEPTH_MAX && nestingDepthOver(text, JSON_DEPTH_MAX)) throw new JsonTooDeep();
+  } catch (error) {
+    if (error instanceof ParseLimit) throw error;
+    // The client hung up (or the idle timeout closed it) in the middle of its body.
+    throw new BodyAborted();
+  }
+  return decodeUtf8(chunks.length === 1 ? (chunks[0] as Uint8Array) : Buffer.concat(chunks, total));
+}
+
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return decoder.decode(bytes);
+  } catch {
+    throw new InvalidJson("The request body is not valid UTF-8.");
+  }
+}
+
+/** JSON text to a value: empty is null, too deep is 400, `__proto__` keys are dropped. */
+export function parseJsonText(text: string): unknown {
+  // No body at all (a DELETE, a bodyless POST) is not malformed JSON: the route's schema, if it
+  // has one, says what is missing. Null, not undefined, so Elysia's own parsers never run.
+  if (text.length === 0) return null;
+  // Nesting deeper than the bound needs two characters a level: short bodies (every hold) skip the scan.
+  if (text.length > 2 * JSON_DEPTH_MAX && nestingDepthOver(text, JSON_DEPTH_MAX)) throw new JsonTooDeep();
+  try {
     // JSON.parse makes "__proto__" an own key, but wherever the body is copied (Elysia's cleaning
     // does) it becomes the prototype, supplying fields that validation takes for the client's own.
     // The key may also be spelled with \u escapes, so those bodies take the slower path too.
     if (text.includes("__proto__") || text.includes("\\u")) return JSON.parse(text, withoutProtoKeys);
     return JSON.parse(text);
+  } catch {
+    throw new InvalidJson("The request body is not valid JSON.");
   }
 }
 
@@ -175,7 +195,7 @@ export abstract class BodyError extends Error {
   abstract readonly code: "invalid_json" | "payload_too_large";
 }
 
-/** A body past its bound when no Content-Length announced it (chunked); rendered as 413. */
+/** A body past its bound (announced or streamed); rendered as 413. */
 export class ParseLimit extends BodyError {
   readonly status = 413;
   readonly code = "payload_too_large";
@@ -211,6 +231,12 @@ export class JsonTooDeep extends BodyError {
   constructor() {
     super(`The request body nests deeper than ${JSON_DEPTH_MAX} levels.`);
   }
+}
+
+/** Not JSON (or not UTF-8); rendered as 400 invalid_json. */
+export class InvalidJson extends BodyError {
+  readonly status = 400;
+  readonly code = "invalid_json";
 }
 
 /** A body that never arrived in full: the client is gone, so the answer is for the record only. */

@@ -105,7 +105,7 @@ export const ReservationListQuery = t.Object({
   limit: t.Optional(t.Integer({ description: `1..${RESERVATIONS_PAGE_MAX}, default 100` })),
   // A cursor is a reservation id the server made; anything else (a NUL byte, which PostgreSQL refuses
   // in text) is a 422, never a failed query.
-  cursor: t.Optional(t.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_-]+$" })),
+  cursor: t.Optional(t.String({ minLength: 1, maxLength: 128, pattern: "^[A-Za-z0-9_.-]+$" })),
 });
 
 export const PaymentListQuery = t.Object({

@@ -14,6 +14,8 @@ export class ItemState {
   readonly price: number;
   readonly currency: string;
   readonly delivery: Delivery;
+  /** Position in the sale's item list (a hold row names its item by it). */
+  readonly index: number;
   stock: number;
   available: number;
   held = 0;
@@ -24,7 +26,8 @@ export class ItemState {
   /** Every code ever added to this item, delivered or not, so that no code is added twice. */
   private readonly codesKnown = new Set<string>();
 
-  constructor(spec: ItemSpec) {
+  constructor(spec: ItemSpec, index = 0) {
+    this.index = index;
     this.id = spec.id;
     this.name = spec.name;
     this.price = spec.price;
@@ -86,6 +89,12 @@ export class ItemState {
       this.codesKnown.add(code);
       if (!assigned) this.pool.push(code);
     }
+  }
+
+  /** Every code ever added that is no longer in the pool (delivered), for a sale snapshot. */
+  deliveredCodeList(): string[] {
+    const pool = new Set(this.unassignedCodeList());
+    return [...this.codesKnown].filter((code) => !pool.has(code));
   }
 
   /** Unassigned codes, for tests and for loading state into a store. */

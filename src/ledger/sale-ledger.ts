@@ -4,7 +4,9 @@
 // timeout. Expected refusals are values; only a broken invariant throws.
 
 import { invariant } from "./invariant.ts";
-import { IDEMPOTENCY_KEEP_MS, SaleState } from "./sale-state.ts";
+import type { RecentEnded } from "./recent-ended.ts";
+import { formatWithPrefix, parseReservationId } from "./reservation-id.ts";
+import { IDEMPOTENCY_KEEP_MS, type IdempotencyRecord, SaleState } from "./sale-state.ts";
 import type {
   CodesCommand,
   Confirmation,
@@ -35,40 +37,54 @@ export function holdFingerprint(itemId: string, quantity: number): string {
 }
 
 /** The reservation as its first answer showed it, for replaying an idempotent request. */
-export function firstAnswerOf(reservation: Reservation): Reservation {
-  return { ...reservation, status: "held", endedAt: 0, codes: [], paymentId: null };
-}
-
-function returnEvent(type: "hold_released" | "hold_expired", reservation: Reservation, at: number): SaleEvent {
-  const { saleId, id: reservationId, itemId, quantity } = reservation;
-  return { type, saleId, at, reservationId, itemId, quantity };
+export function firstAnswerOf(saleId: string, userId: string, record: IdempotencyRecord): Reservation {
+  return {
+    id: record.reservationId,
+    saleId,
+    itemId: record.itemId,
+    userId,
+    quantity: record.quantity,
+    status: "held",
+    amount: record.amount,
+    currency: record.currency,
+    createdAt: record.at,
+    expiresAt: record.expiresAt,
+    endedAt: 0,
+    codes: [],
+    paymentId: null,
+  };
 }
 
 export class SaleLedger {
   constructor(readonly state: SaleState) {}
 
   /** Create a sale: the one command that has no ledger yet. */
-  static create(spec: SaleSpec, now: number, out: SaleEvent[]): SaleLedger {
+  static create(spec: SaleSpec, now: number, out: SaleEvent[], recent?: RecentEnded): SaleLedger {
     const event: SaleEvent = { type: "sale_created", saleId: spec.id, at: now, sale: spec };
-    const ledger = SaleLedger.fromCreated(event);
+    const ledger = SaleLedger.fromCreated(event, recent);
     out.push(event);
     return ledger;
   }
 
-  static fromCreated(event: Extract<SaleEvent, { type: "sale_created" }>): SaleLedger {
-    const state = new SaleState(event.sale, event.at);
+  static fromCreated(event: Extract<SaleEvent, { type: "sale_created" }>, recent?: RecentEnded): SaleLedger {
+    const state = new SaleState(event.sale, event.at, recent);
     state.apply(event);
     return new SaleLedger(state);
   }
 
-  execute(command: SaleCommand, now: number, out: SaleEvent[]): Outcome {
+  /**
+   * Decide `command` at `now`, appending the events of the decision to `out`. `known` is the
+   * reservation a release or a payment names, when the owner had to fetch it from the store because
+   * it is neither live nor in the recent window (needsHistory).
+   */
+  execute(command: SaleCommand, now: number, out: SaleEvent[], known?: Reservation): Outcome {
     switch (command.kind) {
       case "hold":
         return this.hold(command, now, out);
       case "release":
-        return this.release(command, now, out);
+        return this.release(command, now, out, known);
       case "payment":
-        return this.payment(command, now, out);
+        return this.payment(command, now, out, known);
       case "patch":
         return this.patch(command, now, out);
       case "stock":
@@ -81,6 +97,21 @@ export class SaleLedger {
     }
   }
 
+  /**
+   * The reservation id a command names when this state does not know it (not live, not recent) and
+   * it may still exist in the store: an id of this sale numbered at or below the last hold, or an id
+   * of the older form when this sale was loaded with such ids. Null when memory decides alone.
+   */
+  needsHistory(command: SaleCommand): string | null {
+    if (command.kind !== "release" && command.kind !== "payment") return null;
+    const id = command.reservationId;
+    const state = this.state;
+    if (state.liveRow(id) !== -1 || state.recent.get(id)?.saleId === state.id) return null;
+    const parsed = parseReservationId(state.idPrefix, id);
+    if (parsed !== null) return parsed.seq <= state.holdSeq ? id : null;
+    return state.legacyIdsLoaded ? id : null;
+  }
+
   private emit(event: SaleEvent, out: SaleEvent[]): void {
     this.state.apply(event);
     out.push(event);
@@ -88,70 +119,116 @@ export class SaleLedger {
 
   private hold(command: HoldCommand, now: number, out: SaleEvent[]): Outcome {
     const state = this.state;
-    const fingerprint = command.idempotencyKey === null ? null : holdFingerprint(command.itemId, command.quantity);
-    if (command.idempotencyKey !== null) {
-      const record = state.idempotency.get(SaleState.idempotencyKey(command.userId, command.idempotencyKey));
+    const { userId, itemId, quantity, idempotencyKey } = command;
+    let fingerprint: string | null = null;
+    if (idempotencyKey !== null) {
+      fingerprint = holdFingerprint(itemId, quantity);
+      const record = state.idempotency.get(SaleState.idempotencyKey(userId, idempotencyKey));
       if (record !== undefined && record.at + IDEMPOTENCY_KEEP_MS > now) {
         if (record.fingerprint !== fingerprint) {
           return refuse("idempotency_key_reused", "This Idempotency-Key was used with a different request body.");
         }
-        return { ok: true, reservation: firstAnswerOf(state.reservation(record.reservationId)), replayed: true };
+        return { ok: true, reservation: firstAnswerOf(state.id, userId, record), replayed: true };
       }
     }
-    const item = state.items.get(command.itemId);
-    if (item === undefined) return refuse("not_found", `Sale ${state.id} has no item ${command.itemId}.`);
+    const item = state.items.get(itemId);
+    if (item === undefined) return refuse("not_found", `Sale ${state.id} has no item ${itemId}.`);
     if (now >= state.endsAt) return refuse("sale_ended", `Sale ${state.id} has ended.`);
     if (state.paused) return refuse("sale_not_open", `Sale ${state.id} is paused.`);
     if (now < state.startsAt) return refuse("sale_not_open", `Sale ${state.id} has not started yet.`);
-    if (item.available < command.quantity) {
-      return refuse("sold_out", `Only ${item.available} units of ${item.id} are available.`);
-    }
-    const units = state.unitsOf(command.userId);
-    if (units + command.quantity > state.limitPerUser) {
+    if (item.available < quantity) return refuse("sold_out", `Only ${item.available} units of ${item.id} are available.`);
+    const units = state.buyers.unitsOf(userId);
+    if (units + quantity > state.limitPerUser) {
       return refuse("limit_exceeded", `The limit is ${state.limitPerUser} units per buyer; you have ${units}.`);
     }
-    invariant(!state.reservations.has(command.reservationId), "reservation id reused");
-    this.emit(
-      {
-        type: "hold_placed",
-        saleId: state.id,
-        at: now,
-        reservationId: command.reservationId,
-        itemId: item.id,
-        userId: command.userId,
-        quantity: command.quantity,
-        amount: item.price * command.quantity,
-        currency: item.currency,
-        expiresAt: now + state.holdSeconds * 1000,
-        idempotencyKey: command.idempotencyKey,
-        fingerprint,
+    const seq = state.holdSeq + 1;
+    const row = state.holds.peekFree();
+    const event = {
+      type: "hold_placed" as const,
+      saleId: state.id,
+      at: now,
+      reservationId: formatWithPrefix(state.idPrefix, seq, row),
+      seq,
+      row,
+      itemId,
+      userId,
+      quantity,
+      amount: item.price * quantity,
+      currency: item.currency,
+      expiresAt: now + state.holdSeconds * 1000,
+      idempotencyKey,
+      fingerprint,
+      token: command.token ?? 0,
+    };
+    this.emit(event, out);
+    return {
+      ok: true,
+      reservation: {
+        id: event.reservationId,
+        saleId: event.saleId,
+        itemId,
+        userId,
+        quantity,
+        status: "held",
+        amount: event.amount,
+        currency: event.currency,
+        createdAt: now,
+        expiresAt: event.expiresAt,
+        endedAt: 0,
+        codes: [],
+        paymentId: null,
       },
-      out,
-    );
-    return { ok: true, reservation: state.reservation(command.reservationId) };
+    };
   }
 
-  /** A hold whose time has come expires before anything else touches it (invariant 6). */
-  private expireIfDue(reservation: Reservation, now: number, out: SaleEvent[]): void {
-    if (reservation.status === "held" && now >= reservation.expiresAt) {
-      this.emit(returnEvent("hold_expired", reservation, now), out);
-    }
+  /** A live hold whose time has come expires before anything else touches it (invariant 6). */
+  private expireIfDue(row: number, now: number, out: SaleEvent[]): boolean {
+    if (now < (this.state.holds.expiresAt[row] as number)) return false;
+    this.emit(this.returnEvent("hold_expired", row, now, 0), out);
+    return true;
   }
 
-  private release(command: ReleaseCommand, now: number, out: SaleEvent[]): Outcome {
-    const reservation = this.state.reservations.get(command.reservationId);
-    if (reservation === undefined || reservation.userId !== command.userId) {
-      return refuse("not_found", `No reservation ${command.reservationId} in sale ${this.state.id}.`);
-    }
-    this.expireIfDue(reservation, now, out);
-    if (reservation.status !== "held") return refuse("not_held", `The reservation is ${reservation.status}.`);
-    this.emit(returnEvent("hold_released", reservation, now), out);
-    return { ok: true, reservation };
-  }
-
-  private payment(command: PaymentCommand, now: number, out: SaleEvent[]): Outcome {
+  private returnEvent(type: "hold_released" | "hold_expired", row: number, at: number, token: number): SaleEvent {
     const state = this.state;
-    const reservation = state.reservations.get(command.reservationId);
+    const base = {
+      saleId: state.id,
+      at,
+      reservationId: state.idOf(row),
+      seq: state.holds.seq[row] as number,
+      row,
+      itemId: state.itemList[state.holds.item[row] as number]!.id,
+      quantity: state.holds.quantity[row] as number,
+    };
+    return type === "hold_released" ? { type, ...base, token } : { type, ...base };
+  }
+
+  /** The reservation a command names: live, recent, or the one the owner fetched. */
+  private reservationOf(id: string, known: Reservation | undefined): Reservation | undefined {
+    const found = this.state.findReservation(id);
+    if (found !== undefined) return found;
+    return known?.id === id && known.saleId === this.state.id ? known : undefined;
+  }
+
+  private release(command: ReleaseCommand, now: number, out: SaleEvent[], known?: Reservation): Outcome {
+    const state = this.state;
+    const notFound = () => refuse("not_found", `No reservation ${command.reservationId} in sale ${state.id}.`);
+    const row = state.liveRow(command.reservationId);
+    if (row === -1) {
+      const ended = this.reservationOf(command.reservationId, known);
+      if (ended === undefined || ended.userId !== command.userId) return notFound();
+      return refuse("not_held", `The reservation is ${ended.status}.`);
+    }
+    if (state.buyers.name(state.holds.buyer[row] as number) !== command.userId) return notFound();
+    if (this.expireIfDue(row, now, out)) return refuse("not_held", "The reservation is expired.");
+    const released = state.liveReservation(row);
+    this.emit(this.returnEvent("hold_released", row, now, command.token ?? 0), out);
+    return { ok: true, reservation: { ...released, status: "released", endedAt: now } };
+  }
+
+  private payment(command: PaymentCommand, now: number, out: SaleEvent[], known?: Reservation): Outcome {
+    const state = this.state;
+    let row = state.liveRow(command.reservationId);
+    let reservation = row === -1 ? this.reservationOf(command.reservationId, known) : state.liveReservation(row);
     if (reservation === undefined) {
       return refuse("not_found", `No reservation ${command.reservationId} in sale ${state.id}.`);
     }
@@ -173,17 +250,26 @@ export class SaleLedger {
     };
     let confirm: Confirmation | null = null;
     if (command.status === "succeeded") {
-      this.expireIfDue(reservation, now, out);
+      if (row !== -1 && this.expireIfDue(row, now, out)) {
+        reservation = { ...reservation, status: "expired", endedAt: now };
+        row = -1;
+      }
       const item = state.item(reservation.itemId);
+      const parsed = parseReservationId(state.idPrefix, reservation.id);
+      const named: Reservation = reservation;
       const confirmation = (late: boolean): Confirmation => ({
         late,
         itemId: item.id,
-        quantity: reservation.quantity,
-        codes: item.delivery === "codes" ? item.peekCodes(reservation.quantity) : [],
+        quantity: named.quantity,
+        codes: item.delivery === "codes" ? item.peekCodes(named.quantity) : [],
+        userId: named.userId,
+        seq: late ? (parsed?.seq ?? 0) : (state.holds.seq[row] as number),
+        row: late ? (parsed?.row ?? 0) : row,
       });
       if (command.amount !== reservation.amount || command.currency !== reservation.currency) {
         payment.outcome = "refund_required";
       } else if (reservation.status === "held") {
+        invariant(row !== -1, "a held reservation has no row");
         payment.outcome = "confirmed";
         confirm = confirmation(false);
       } else if (reservation.status === "confirmed") {
@@ -225,10 +311,7 @@ export class SaleLedger {
       return refuse("insufficient_stock", `Only ${item.available} units are available to remove.`);
     }
     if (command.delta !== 0) {
-      this.emit(
-        { type: "stock_adjusted", saleId: this.state.id, at: now, itemId: item.id, delta: command.delta },
-        out,
-      );
+      this.emit({ type: "stock_adjusted", saleId: this.state.id, at: now, itemId: item.id, delta: command.delta }, out);
     }
     return { ok: true, sale: true };
   }
@@ -257,20 +340,14 @@ export class SaleLedger {
     while (expired < EXPIRE_BATCH_MAX) {
       const due = state.expiries.peekKey();
       if (due === undefined || due > now) break;
-      const reservation = state.expiries.pop() as Reservation;
-      if (reservation.status !== "held") continue;
-      this.emit(returnEvent("hold_expired", reservation, now), out);
+      this.emit(this.returnEvent("hold_expired", state.expiries.peekRow(), now, 0), out);
       expired += 1;
     }
     state.pruneIdempotency(now);
     return expired;
   }
 
-  /**
-   * No live hold expires before this moment; undefined when no hold is queued. Holds released or
-   * confirmed since they were queued still count until an expiry pass drops them, so the answer may
-   * be earlier than the first real expiry, never later.
-   */
+  /** The earliest moment a live hold expires; undefined when nothing is held. */
   nextExpiry(): number | undefined {
     return this.state.expiries.peekKey();
   }

@@ -1,22 +1,46 @@
 // The state of one sale and the one function that changes it: `apply(event)`. Live decisions and
 // journal replay both go through `apply`, so a replayed sale is the sale that was decided.
 // No I/O, no clock, no randomness: times and ids arrive inside the events.
+//
+// Live holds sit in dense tables (HoldTable, BuyerTable, ExpiryHeap); a hold that ends leaves them
+// for the owner's window of recent ones (RecentEnded), so memory follows what is live. Per-buyer
+// totals (held plus confirmed units) stay exact for as long as a buyer has any.
 
+import { BuyerTable } from "./buyer-table.ts";
+import { ExpiryHeap } from "./expiry-heap.ts";
+import { HoldTable, NO_ROW } from "./hold-table.ts";
 import { invariant } from "./invariant.ts";
 import { ItemState } from "./item-state.ts";
-import { MinHeap } from "./min-heap.ts";
-import type { Confirmation, Payment, Reservation, SaleEvent, SalePatch, SaleSpec } from "./types.ts";
+import { RecentEnded } from "./recent-ended.ts";
+import { formatWithPrefix, parseReservationId, reservationIdPrefix } from "./reservation-id.ts";
+import type { Confirmation, Payment, Reservation, ReservationStatus, SaleEvent, SalePatch, SaleSpec } from "./types.ts";
 
 /** How long an idempotency key is remembered (API.md: kept 24 h). */
 export const IDEMPOTENCY_KEEP_MS = 24 * 60 * 60 * 1000;
 
 /**
- * The codes of every reservation that has none yet. Shared and frozen: a million live holds would
- * otherwise carry a million empty arrays (~70 bytes each); confirmation replaces it, never mutates.
+ * The codes of every reservation that has none yet. Shared and frozen; confirmation replaces it,
+ * never mutates it.
  */
-const NO_CODES: string[] = Object.freeze([]) as unknown as string[];
+export const NO_CODES: string[] = Object.freeze([]) as unknown as string[];
 
-export type IdempotencyRecord = { fingerprint: string; reservationId: string; at: number };
+/**
+ * What an idempotent retry needs: the body's fingerprint and the reservation as its first answer
+ * showed it (held, no codes), kept even after the hold has ended and left the tables.
+ */
+export type IdempotencyRecord = {
+  fingerprint: string;
+  reservationId: string;
+  itemId: string;
+  quantity: number;
+  amount: number;
+  currency: string;
+  /** When the key was recorded: the hold's creation. */
+  at: number;
+  expiresAt: number;
+};
+
+export type HoldPlaced = Extract<SaleEvent, { type: "hold_placed" }>;
 
 export class SaleState {
   readonly id: string;
@@ -28,24 +52,40 @@ export class SaleState {
   paused = false;
   readonly createdAt: number;
   readonly items = new Map<string, ItemState>();
-  readonly reservations = new Map<string, Reservation>();
-  /** Units each buyer holds plus owns across the whole sale (invariant 2). */
-  readonly unitsByUser = new Map<string, number>();
-  readonly reservationsByUser = new Map<string, Reservation[]>();
+  /** The items in the sale's order; a hold row names its item by position. */
+  readonly itemList: ItemState[] = [];
+  holds = new HoldTable();
+  buyers = new BuyerTable();
+  expiries = new ExpiryHeap(this.holds);
+  /** Sequence number of the last hold placed (ids are made from it). */
+  holdSeq = 0;
+  /** Every reservation id of this sale starts with it. */
+  readonly idPrefix: string;
   /** Keyed by `userId + "\n" + key`; a newline cannot occur in either part. */
   readonly idempotency = new Map<string, IdempotencyRecord>();
   /** Idempotency keys in the order they were recorded, for pruning after 24 h. */
-  private readonly idempotencyQueue: { at: number; key: string }[] = [];
+  private idempotencyQueue: { at: number; key: string }[] = [];
   private idempotencyQueueHead = 0;
   readonly paymentsByEvent = new Map<string, Payment>();
   /** Succeeded payments only: a paymentId is applied at most once. */
   readonly paymentsById = new Map<string, Payment>();
-  /** Live holds by `expiresAt`; entries whose reservation is no longer held are skipped on pop. */
-  readonly expiries = new MinHeap<Reservation>();
-  /** Count of applied events, for tests and metrics. */
+  /**
+   * Ids of live holds loaded from a store that predate row-naming ids (reservation-id.ts), both
+   * ways. Empty unless such a store was loaded; such holds end like any other.
+   */
+  readonly legacyRowById = new Map<string, number>();
+  readonly legacyIdByRow = new Map<number, string>();
+  /** Whether this sale was ever loaded with such ids (some may now be ended, in the store). */
+  legacyIdsLoaded = false;
+  /** Count of applied events, for tests, metrics and document versions. */
   version = 0;
 
-  constructor(spec: SaleSpec, createdAt: number) {
+  constructor(
+    spec: SaleSpec,
+    createdAt: number,
+    /** Where ended reservations go; an owner shares one window across its sales. */
+    readonly recent: RecentEnded = new RecentEnded(),
+  ) {
     this.id = spec.id;
     this.name = spec.name;
     this.startsAt = spec.startsAt;
@@ -53,7 +93,13 @@ export class SaleState {
     this.holdSeconds = spec.holdSeconds;
     this.limitPerUser = spec.limitPerUser;
     this.createdAt = createdAt;
-    for (const item of spec.items) this.items.set(item.id, new ItemState(item));
+    this.idPrefix = reservationIdPrefix(spec.id);
+    invariant(spec.items.length <= 255, "a sale has at most 255 items");
+    for (const item of spec.items) {
+      const state = new ItemState(item, this.itemList.length);
+      this.items.set(item.id, state);
+      this.itemList.push(state);
+    }
   }
 
   static idempotencyKey(userId: string, key: string): string {
@@ -68,12 +114,12 @@ export class SaleState {
   }
 
   unitsOf(userId: string): number {
-    return this.unitsByUser.get(userId) ?? 0;
+    return this.buyers.unitsOf(userId);
   }
 
   maxUnitsOfAnyUser(): number {
     let max = 0;
-    for (const units of this.unitsByUser.values()) if (units > max) max = units;
+    for (const index of this.buyers.indexes()) max = Math.max(max, this.buyers.units[index] as number);
     return max;
   }
 
@@ -83,10 +129,57 @@ export class SaleState {
     return item;
   }
 
-  reservation(reservationId: string): Reservation {
-    const reservation = this.reservations.get(reservationId);
-    invariant(reservation !== undefined, () => `sale ${this.id}: event names unknown reservation ${reservationId}`);
-    return reservation;
+  /** The id of the live hold in `row`. */
+  idOf(row: number): string {
+    return this.legacyIdByRow.get(row) ?? formatWithPrefix(this.idPrefix, this.holds.seq[row] as number, row);
+  }
+
+  /** The row of the live hold `id` names, or -1 when it names no live hold of this sale. */
+  liveRow(id: string): number {
+    const parsed = parseReservationId(this.idPrefix, id);
+    if (parsed !== null) return this.holds.holds(parsed.row, parsed.seq) && !this.legacyIdByRow.has(parsed.row) ? parsed.row : -1;
+    return this.legacyRowById.get(id) ?? -1;
+  }
+
+  /** The live hold in `row` as a reservation value (a copy: later events do not change it). */
+  liveReservation(row: number): Reservation {
+    const holds = this.holds;
+    const item = this.itemList[holds.item[row] as number] as ItemState;
+    const quantity = holds.quantity[row] as number;
+    return {
+      id: this.idOf(row),
+      saleId: this.id,
+      itemId: item.id,
+      userId: this.buyers.name(holds.buyer[row] as number),
+      quantity,
+      status: "held",
+      amount: item.price * quantity,
+      currency: item.currency,
+      createdAt: holds.createdAt[row] as number,
+      expiresAt: holds.expiresAt[row] as number,
+      endedAt: 0,
+      codes: NO_CODES,
+      paymentId: null,
+    };
+  }
+
+  /** A reservation this state still knows: live, or ended within the recent window. */
+  findReservation(id: string): Reservation | undefined {
+    const row = this.liveRow(id);
+    if (row !== -1) return this.liveReservation(row);
+    const ended = this.recent.get(id);
+    return ended?.saleId === this.id ? { ...ended } : undefined;
+  }
+
+  /** The buyer's live holds, oldest first. */
+  liveOf(userId: string): Reservation[] {
+    const buyer = this.buyers.find(userId);
+    if (buyer === -1) return [];
+    const list: Reservation[] = [];
+    for (let row = this.buyers.liveHead[buyer] as number; row !== NO_ROW; row = this.holds.nextOfBuyer[row] as number) {
+      list.push(this.liveReservation(row));
+    }
+    return list.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : 1));
   }
 
   apply(event: SaleEvent): void {
@@ -138,43 +231,57 @@ export class SaleState {
     invariant(this.maxUnitsOfAnyUser() <= this.limitPerUser, `sale ${this.id}: limit lowered below holdings`);
   }
 
-  private applyHold(event: Extract<SaleEvent, { type: "hold_placed" }>): void {
-    invariant(!this.reservations.has(event.reservationId), `reservation ${event.reservationId} placed twice`);
+  private applyHold(event: HoldPlaced): void {
+    const holds = this.holds;
+    invariant(event.seq === this.holdSeq + 1, () => `sale ${this.id}: hold ${event.seq} placed after hold ${this.holdSeq}`);
+    invariant(event.row === holds.peekFree(), () => `sale ${this.id}: hold ${event.seq} placed in row ${event.row}, not the free one`);
     const item = this.item(event.itemId);
-    const reservation: Reservation = {
-      id: event.reservationId,
-      saleId: this.id,
-      itemId: event.itemId,
-      userId: event.userId,
-      quantity: event.quantity,
-      status: "held",
-      amount: event.amount,
-      currency: event.currency,
-      createdAt: event.at,
-      expiresAt: event.expiresAt,
-      endedAt: 0,
-      codes: NO_CODES,
-      paymentId: null,
-    };
-    this.reservations.set(reservation.id, reservation);
-    let own = this.reservationsByUser.get(event.userId);
-    if (own === undefined) this.reservationsByUser.set(event.userId, (own = []));
-    own.push(reservation);
+    invariant(event.quantity >= 1 && event.quantity <= 255, "hold of a bad quantity");
+    const row = holds.allocate();
+    this.holdSeq = event.seq;
+    const buyer = this.fillRow(row, event.seq, event.userId, item, event.quantity, event.at, event.expiresAt);
     item.available -= event.quantity;
     item.held += event.quantity;
-    this.addUnits(event.userId, event.quantity);
-    this.expiries.push(event.expiresAt, reservation);
+    this.addUnits(buyer, event.quantity);
     if (event.idempotencyKey !== null && event.fingerprint !== null) {
-      this.rememberIdempotencyKey(event.userId, event.idempotencyKey, event.fingerprint, reservation.id, event.at);
+      this.rememberIdempotencyKey(event.userId, event.idempotencyKey, {
+        fingerprint: event.fingerprint,
+        reservationId: event.reservationId,
+        itemId: event.itemId,
+        quantity: event.quantity,
+        amount: event.amount,
+        currency: event.currency,
+        at: event.at,
+        expiresAt: event.expiresAt,
+      });
     }
     item.assertCounts();
   }
 
-  /** Load an idempotency record (live or from a store); records arrive in time order. */
-  rememberIdempotencyKey(userId: string, key: string, fingerprint: string, reservationId: string, at: number): void {
+  /**
+   * Write a live hold into `row` (taken already): its fields, its buyer's list, the expiry heap.
+   * Returns the buyer's index; the caller counts the units (apply checks them against the limit).
+   */
+  fillRow(row: number, seq: number, userId: string, item: ItemState, quantity: number, createdAt: number, expiresAt: number): number {
+    const holds = this.holds;
+    const buyer = this.buyers.intern(userId);
+    holds.seq[row] = seq;
+    holds.createdAt[row] = createdAt;
+    holds.expiresAt[row] = expiresAt;
+    holds.buyer[row] = buyer;
+    holds.item[row] = item.index;
+    holds.quantity[row] = quantity;
+    holds.nextOfBuyer[row] = this.buyers.liveHead[buyer] as number;
+    this.buyers.liveHead[buyer] = row;
+    this.expiries.push(row, expiresAt);
+    return buyer;
+  }
+
+  /** Load an idempotency record (live, or from a snapshot or a store); records arrive in time order. */
+  rememberIdempotencyKey(userId: string, key: string, record: IdempotencyRecord): void {
     const mapKey = SaleState.idempotencyKey(userId, key);
-    this.idempotency.set(mapKey, { fingerprint, reservationId, at });
-    this.idempotencyQueue.push({ at, key: mapKey });
+    this.idempotency.set(mapKey, record);
+    this.idempotencyQueue.push({ at: record.at, key: mapKey });
   }
 
   /** Forget idempotency keys older than 24 h. Pure cache eviction: no event, no effect on counts. */
@@ -188,30 +295,66 @@ export class SaleState {
       this.idempotencyQueueHead += 1;
     }
     if (this.idempotencyQueueHead > 1024 && this.idempotencyQueueHead * 2 > queue.length) {
-      queue.splice(0, this.idempotencyQueueHead);
+      this.idempotencyQueue = queue.slice(this.idempotencyQueueHead);
       this.idempotencyQueueHead = 0;
     }
   }
 
-  private applyReturn(
-    event: Extract<SaleEvent, { type: "hold_released" | "hold_expired" }>,
-    status: "released" | "expired",
-  ): void {
-    const { reservationId, at } = event;
-    const reservation = this.reservation(reservationId);
+  /** The live row an event names, checked: the row holds that hold, of that item and quantity. */
+  private eventRow(event: { reservationId: string; seq: number; row: number; itemId: string; quantity: number }): number {
+    const { row, seq, reservationId } = event;
+    invariant(this.holds.holds(row, seq), () => `sale ${this.id}: event names reservation ${reservationId}, which is not held`);
+    invariant(this.idOf(row) === reservationId, () => `sale ${this.id}: event names reservation ${reservationId} by the wrong row`);
+    const item = this.itemList[this.holds.item[row] as number] as ItemState;
     invariant(
-      event.itemId === reservation.itemId && event.quantity === reservation.quantity,
+      event.itemId === item.id && event.quantity === this.holds.quantity[row],
       () => `event for reservation ${reservationId} disagrees with it`,
     );
-    invariant(reservation.status === "held", () => `reservation ${reservationId} ${status} while ${reservation.status}`);
-    invariant(status !== "expired" || at >= reservation.expiresAt, () => `reservation ${reservationId} expired early`);
-    const item = this.item(reservation.itemId);
-    reservation.status = status;
-    reservation.endedAt = at;
-    item.held -= reservation.quantity;
-    item.available += reservation.quantity;
-    this.addUnits(reservation.userId, -reservation.quantity);
+    return row;
+  }
+
+  private applyReturn(event: Extract<SaleEvent, { type: "hold_released" | "hold_expired" }>, status: "released" | "expired"): void {
+    const row = this.eventRow(event);
+    invariant(status !== "expired" || event.at >= (this.holds.expiresAt[row] as number), () => `reservation ${event.reservationId} expired early`);
+    const quantity = this.holds.quantity[row] as number;
+    const item = this.itemList[this.holds.item[row] as number] as ItemState;
+    const buyer = this.holds.buyer[row] as number;
+    item.held -= quantity;
+    item.available += quantity;
+    this.endHold(row, status, event.at, NO_CODES, null);
+    this.addUnits(buyer, -quantity);
     item.assertCounts();
+  }
+
+  /** Take a live hold out of the tables into the recent window, in its final status. */
+  private endHold(row: number, status: ReservationStatus, at: number, codes: string[], paymentId: string | null): void {
+    const ended = this.liveReservation(row);
+    ended.status = status;
+    ended.endedAt = at;
+    ended.codes = codes;
+    ended.paymentId = paymentId;
+    this.recent.put(ended);
+    const holds = this.holds;
+    const buyer = holds.buyer[row] as number;
+    // Unlink from the buyer's list (short: a buyer holds at most limitPerUser units).
+    const next = holds.nextOfBuyer[row] as number;
+    if (this.buyers.liveHead[buyer] === row) {
+      this.buyers.liveHead[buyer] = next;
+    } else {
+      let previous = this.buyers.liveHead[buyer] as number;
+      while (holds.nextOfBuyer[previous] !== row) {
+        invariant(previous !== NO_ROW, "hold missing from its buyer's list");
+        previous = holds.nextOfBuyer[previous] as number;
+      }
+      holds.nextOfBuyer[previous] = next;
+    }
+    this.expiries.remove(row);
+    const legacy = this.legacyIdByRow.get(row);
+    if (legacy !== undefined) {
+      this.legacyIdByRow.delete(row);
+      this.legacyRowById.delete(legacy);
+    }
+    holds.free(row);
   }
 
   private applyPayment(payment: Payment, confirm: Confirmation | null, at: number): void {
@@ -221,63 +364,83 @@ export class SaleState {
       this.paymentsById.set(payment.paymentId, payment);
     }
     if (confirm === null) return;
-    const reservation = this.reservation(payment.reservationId);
+    const item = this.item(confirm.itemId);
     invariant(
-      confirm.itemId === reservation.itemId && confirm.quantity === reservation.quantity,
-      () => `confirmation of reservation ${reservation.id} disagrees with it`,
-    );
-    const item = this.item(reservation.itemId);
-    if (confirm.late) {
-      invariant(reservation.status === "released" || reservation.status === "expired", "late confirmation of a live hold");
-      item.available -= reservation.quantity;
-      this.addUnits(reservation.userId, reservation.quantity);
-    } else {
-      invariant(reservation.status === "held", () => `confirmation of a ${reservation.status} reservation`);
-      item.held -= reservation.quantity;
-    }
-    item.confirmed += reservation.quantity;
-    invariant(
-      confirm.codes.length === (item.delivery === "codes" ? reservation.quantity : 0),
+      confirm.codes.length === (item.delivery === "codes" ? confirm.quantity : 0),
       `confirmation delivers the wrong number of codes`,
     );
+    if (confirm.late) {
+      // The hold had ended: its units come back out of what is available, to its buyer.
+      invariant(this.liveRow(payment.reservationId) === -1, "late confirmation of a live hold");
+      item.available -= confirm.quantity;
+      this.addUnits(this.buyers.intern(confirm.userId), confirm.quantity);
+      const ended = this.recent.get(payment.reservationId);
+      if (ended !== undefined) {
+        invariant(ended.status === "released" || ended.status === "expired", () => `late confirmation of a ${ended.status} reservation`);
+        this.recent.put({ ...ended, status: "confirmed", endedAt: at, codes: confirm.codes, paymentId: payment.paymentId });
+      }
+    } else {
+      const row = this.eventRow({ ...confirm, reservationId: payment.reservationId });
+      invariant(this.buyers.name(this.holds.buyer[row] as number) === confirm.userId, "confirmation names the wrong buyer");
+      item.held -= confirm.quantity;
+      this.endHold(row, "confirmed", at, confirm.codes, payment.paymentId);
+    }
+    item.confirmed += confirm.quantity;
     item.takeCodes(confirm.codes);
-    reservation.status = "confirmed";
-    reservation.endedAt = at;
-    reservation.codes = confirm.codes;
-    reservation.paymentId = payment.paymentId;
     item.assertCounts();
   }
 
-  private addUnits(userId: string, delta: number): void {
-    const units = (this.unitsByUser.get(userId) ?? 0) + delta;
-    invariant(units >= 0, () => `buyer ${userId} holds negative units`);
-    invariant(units <= this.limitPerUser || delta < 0, () => `buyer ${userId} past limitPerUser in sale ${this.id}`);
-    if (units === 0) this.unitsByUser.delete(userId);
-    else this.unitsByUser.set(userId, units);
+  private addUnits(buyer: number, delta: number): void {
+    const units = (this.buyers.units[buyer] as number) + delta;
+    invariant(units >= 0, () => `buyer ${this.buyers.name(buyer)} holds negative units`);
+    invariant(units <= this.limitPerUser || delta < 0, () => `buyer ${this.buyers.name(buyer)} past limitPerUser in sale ${this.id}`);
+    this.buyers.units[buyer] = units;
+    if (units === 0) {
+      invariant(this.buyers.liveHead[buyer] === NO_ROW, "a buyer with live holds has no units");
+      this.buyers.release(buyer);
+    }
   }
 
   /** Check every invariant of the whole sale: after loading or replaying, and in tests. */
   assertAll(): void {
-    for (const item of this.items.values()) item.assertCounts();
-    const held = new Map<string, number>();
-    const confirmed = new Map<string, number>();
-    const units = new Map<string, number>();
-    for (const r of this.reservations.values()) {
-      if (r.status === "held") held.set(r.itemId, (held.get(r.itemId) ?? 0) + r.quantity);
-      if (r.status === "confirmed") confirmed.set(r.itemId, (confirmed.get(r.itemId) ?? 0) + r.quantity);
-      if (r.status === "held" || r.status === "confirmed") units.set(r.userId, (units.get(r.userId) ?? 0) + r.quantity);
+    for (const item of this.itemList) item.assertCounts();
+    const held = new Array<number>(this.itemList.length).fill(0);
+    const heldOf = new Map<number, number>();
+    const holds = this.holds;
+    let live = 0;
+    for (let row = 0; row < holds.usedRows; row += 1) {
+      if (holds.seq[row] === 0) continue;
+      live += 1;
+      const quantity = holds.quantity[row] as number;
+      const item = holds.item[row] as number;
+      const buyer = holds.buyer[row] as number;
+      held[item] = (held[item] as number) + quantity;
+      heldOf.set(buyer, (heldOf.get(buyer) ?? 0) + quantity);
+      invariant((holds.seq[row] as number) <= this.holdSeq, "a hold is numbered past the last one placed");
+      invariant(holds.heapIndex[row] !== -1, "a live hold is missing from the expiry heap");
     }
-    for (const item of this.items.values()) {
-      invariant((held.get(item.id) ?? 0) === item.held, () => `item ${item.id}: held count disagrees with reservations`);
-      invariant(
-        (confirmed.get(item.id) ?? 0) === item.confirmed,
-        () => `item ${item.id}: confirmed count disagrees with reservations`,
-      );
+    invariant(live === holds.size && live === this.expiries.size, "live hold counts disagree");
+    for (const item of this.itemList) {
+      invariant(held[item.index] === item.held, () => `item ${item.id}: held count disagrees with live holds`);
     }
-    invariant(units.size === this.unitsByUser.size, `per-buyer totals disagree with reservations`);
-    for (const [userId, total] of units) {
-      invariant(this.unitsByUser.get(userId) === total, () => `buyer ${userId}: total disagrees with reservations`);
-      invariant(total <= this.limitPerUser, () => `buyer ${userId} past limitPerUser`);
+    let units = 0;
+    let confirmed = 0;
+    for (const [index, name] of this.buyers.entries()) {
+      const total = this.buyers.units[index] as number;
+      invariant(total > 0, () => `buyer ${name} kept in the table with no units`);
+      invariant(total <= this.limitPerUser, () => `buyer ${name} past limitPerUser`);
+      invariant(total >= (heldOf.get(index) ?? 0), () => `buyer ${name}: total below what is held`);
+      let listed = 0;
+      for (let row = this.buyers.liveHead[index] as number; row !== NO_ROW; row = holds.nextOfBuyer[row] as number) {
+        invariant(holds.buyer[row] === index && holds.seq[row] !== 0, () => `buyer ${name}: list names another's hold`);
+        listed += holds.quantity[row] as number;
+      }
+      invariant(listed === (heldOf.get(index) ?? 0), () => `buyer ${name}: live list disagrees with the table`);
+      units += total;
     }
+    for (const item of this.itemList) confirmed += item.confirmed;
+    let heldTotal = 0;
+    for (const count of held) heldTotal += count;
+    invariant(units === heldTotal + confirmed, `per-buyer totals disagree with held plus confirmed units`);
   }
 }

@@ -67,13 +67,17 @@ export type Payment = {
 // Commands: what a caller asks of a sale. Ids and times come in from outside (the ledger has no clock).
 export type HoldCommand = {
   kind: "hold";
-  reservationId: string;
   userId: string;
   itemId: string;
   quantity: number;
   idempotencyKey: string | null;
+  /**
+   * Set when another worker forwarded the command (engine/forward-tokens.ts): it names the request,
+   * so that a resend after the owner restarted finds the hold the first send placed. 0 otherwise.
+   */
+  token?: number;
 };
-export type ReleaseCommand = { kind: "release"; reservationId: string; userId: string };
+export type ReleaseCommand = { kind: "release"; reservationId: string; userId: string; token?: number };
 export type PaymentCommand = {
   kind: "payment";
   eventId: string;
@@ -107,7 +111,11 @@ export type SaleEvent =
       type: "hold_placed";
       saleId: string;
       at: number;
+      /** Made from the sale id, `seq` and `row` (reservation-id.ts); kept for the store. */
       reservationId: string;
+      /** The hold's number within the sale and its row in the hold table. */
+      seq: number;
+      row: number;
       itemId: string;
       userId: string;
       quantity: number;
@@ -116,11 +124,13 @@ export type SaleEvent =
       expiresAt: number;
       idempotencyKey: string | null;
       fingerprint: string | null;
+      /** The forwarding token of the request (HoldCommand.token), 0 when none. */
+      token: number;
     }
   // Item and quantity repeat what the reservation says, so the write-behind can merge counts
   // without reading the reservation back; apply() checks that they agree.
-  | { type: "hold_released"; saleId: string; at: number; reservationId: string; itemId: string; quantity: number }
-  | { type: "hold_expired"; saleId: string; at: number; reservationId: string; itemId: string; quantity: number }
+  | { type: "hold_released"; saleId: string; at: number; reservationId: string; seq: number; row: number; itemId: string; quantity: number; token: number }
+  | { type: "hold_expired"; saleId: string; at: number; reservationId: string; seq: number; row: number; itemId: string; quantity: number }
   | {
       type: "payment_recorded";
       saleId: string;
@@ -130,8 +140,20 @@ export type SaleEvent =
       confirm: Confirmation | null;
     };
 
-/** What a payment that confirms a reservation changes: the unit counts and the codes delivered. */
-export type Confirmation = { late: boolean; itemId: string; quantity: number; codes: string[] };
+/**
+ * What a payment that confirms a reservation changes: the unit counts and the codes delivered. A
+ * confirmation of a live hold finds it by `seq` and `row`; a late one (the hold had ended and left
+ * the hot tables) carries the buyer, whose units it adds to.
+ */
+export type Confirmation = {
+  late: boolean;
+  itemId: string;
+  quantity: number;
+  codes: string[];
+  userId: string;
+  seq: number;
+  row: number;
+};
 
 export type SaleEventType = SaleEvent["type"];
 

@@ -1,9 +1,9 @@
 // Every metric the server exports, defined in one place. Hot-path children are bound once here so
 // that counting a hold costs one addition; per-sale gauges and backlogs are read at scrape time.
 
-import type { SaleOwner } from "../cluster/sale-owner.ts";
-import type { OwnerMetrics } from "../cluster/owner-metrics.ts";
-import type { Outcome, SaleCommand } from "../ledger/types.ts";
+import type { SaleOwner } from "../engine/sale-owner.ts";
+import type { OwnerMetrics } from "../engine/owner-metrics.ts";
+import type { SaleCommand } from "../ledger/types.ts";
 import { type CounterChild, type HistogramChild, LATENCY_BUCKETS_SECONDS, Registry } from "./registry.ts";
 
 const COMMIT_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
@@ -24,6 +24,15 @@ export class ServerMetrics implements OwnerMetrics {
   private readonly commitEvents = this.registry.counter({
     name: "stampede_journal_events_total",
     help: "Events committed to the journal.",
+  });
+  private readonly snapshotBytes = this.registry.counter({
+    name: "stampede_snapshot_bytes_total",
+    help: "Bytes of sale snapshots written (they let the journal be truncated).",
+  });
+  private readonly snapshotSeconds = this.registry.histogram({
+    name: "stampede_snapshot_seconds",
+    help: "Time the request thread spent copying a sale into a snapshot.",
+    buckets: COMMIT_BUCKETS_SECONDS,
   });
   private readonly expiredHolds = this.registry.counter({
     name: "stampede_holds_expired_total",
@@ -47,18 +56,34 @@ export class ServerMetrics implements OwnerMetrics {
     this.registry.gauge({
       name: "stampede_write_behind_backlog_events",
       help: "Journal events committed but not yet applied to the system of record.",
-      collect: () => owner.writeBehind.backlog,
+      collect: () => owner.background.backlog,
     });
     this.registry.gauge({
       name: "stampede_write_behind_lag_seconds",
       help: "Age of the oldest event of the last batch applied to the store, at the time it was applied.",
-      collect: () => owner.writeBehind.lastLagMs / 1000,
+      collect: () => owner.background.lastLagMs / 1000,
       merge: "max",
     });
     this.registry.gauge({
       name: "stampede_write_behind_rows_total",
       help: "Journal events applied to the system of record since start.",
-      collect: () => owner.writeBehind.rowsFlushed,
+      collect: () => owner.background.rowsFlushed,
+    });
+    this.registry.gauge({
+      name: "stampede_journal_bytes",
+      help: "Bytes of events left in the journal after its last truncation (bounded: flushed and snapshotted batches go).",
+      collect: () => owner.background.journalSize.bytes,
+    });
+    this.registry.gauge({
+      name: "stampede_store_unreachable",
+      help: "1 while the system of record does not answer the write-behind (holds go on from the journal), 0 while it does.",
+      collect: () => (owner.background.connected && owner.background.lastError === null ? 0 : 1),
+      merge: "max",
+    });
+    this.registry.gauge({
+      name: "stampede_live_holds",
+      help: "Holds held now (live rows of the hold tables), summed over sales.",
+      collect: () => owner.liveHolds(),
     });
     this.registry.gauge({
       name: "stampede_sale_units",
@@ -84,16 +109,30 @@ export class ServerMetrics implements OwnerMetrics {
   }
 
   /** Scrape-time gauges of a worker in a cluster. */
-  watchCluster(cluster: { forwardQueueDepth(): number }): void {
+  watchCluster(cluster: {
+    forwardQueueDepth(): number;
+    peerStates(): { index: number; connected: boolean; inFlight: number; queuedBytes: number; attempts: number; resends: number }[];
+  }): void {
     this.registry.gauge({
       name: "stampede_forward_queue_depth",
-      help: "Commands forwarded to other workers and not yet answered.",
+      help: "Commands forwarded to other workers and not yet answered (or waiting to be sent again).",
       collect: () => cluster.forwardQueueDepth(),
     });
+    const perPeer = (name: string, help: string, value: (peer: ReturnType<typeof cluster.peerStates>[number]) => number) =>
+      this.registry.gauge({
+        name,
+        help,
+        labelNames: ["peer"],
+        collect: () => cluster.peerStates().map((peer) => ({ labels: [String(peer.index)], value: value(peer) })),
+      });
+    perPeer("stampede_peer_connected", "1 while this worker is connected to the peer worker.", (p) => (p.connected ? 1 : 0));
+    perPeer("stampede_peer_in_flight", "Calls to the peer waiting for an answer or a resend (bounded by PEER_PENDING_MAX).", (p) => p.inFlight);
+    perPeer("stampede_peer_queued_bytes", "Bytes queued on the link to the peer (bounded by LINK_BUFFER_BYTES_MAX).", (p) => p.queuedBytes);
+    perPeer("stampede_peer_connect_attempts", "Connection attempts to the peer since start.", (p) => p.attempts);
+    perPeer("stampede_peer_resends", "Commands sent to the peer again after it restarted.", (p) => p.resends);
   }
 
-  outcome(kind: SaleCommand["kind"], outcome: Outcome): void {
-    const code = outcome.ok ? ("payment" in outcome ? outcome.payment : "ok") : outcome.refusal;
+  outcome(kind: SaleCommand["kind"], code: string): void {
     const key = `${kind}\n${code}`;
     let child = this.outcomeChildren.get(key);
     if (child === undefined) this.outcomeChildren.set(key, (child = this.outcomes.labels(kind, code)));
@@ -107,6 +146,21 @@ export class ServerMetrics implements OwnerMetrics {
 
   expired(count: number): void {
     this.expiredHolds.inc(count);
+  }
+
+  snapshot(bytes: number, ms: number): void {
+    this.snapshotBytes.inc(bytes);
+    this.snapshotSeconds.observe(ms / 1000);
+  }
+
+  /** A latency recorder for one route, its children bound per status as they first appear. */
+  httpRoute(route: string): (status: number, seconds: number) => void {
+    const children = new Map<number, HistogramChild>();
+    return (status, seconds) => {
+      let child = children.get(status);
+      if (child === undefined) children.set(status, (child = this.httpSeconds.labels(route, `${status}`)));
+      child.observe(seconds);
+    };
   }
 
   observeHttp(route: string, status: number, seconds: number): void {

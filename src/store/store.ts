@@ -1,9 +1,11 @@
 // The port every system of record implements (embedded SQLite, PostgreSQL). The hot path never calls
-// it: the write-behind flusher applies journal entries through `apply`, recovery loads sales through
-// `loadSales`, and operator reads (listings, CSV, refunds) come here so they never touch a ledger.
+// it: the write-behind flusher applies journal entries through `apply`; recovery loads sales through
+// `loadSales` only when a worker's journal is empty; reads of history older than an owner's window of
+// recent reservations (a buyer's reservation, their list) and operator reads (listings, CSV, refunds)
+// come here so they never touch a ledger.
 
 import type { JournalEntry } from "../journal/journal.ts";
-import type { SaleSnapshot } from "../ledger/restore.ts";
+import type { StoredSale } from "../ledger/restore.ts";
 import type { Payment, PaymentOutcome, Reservation, ReservationStatus } from "../ledger/types.ts";
 
 export type ReservationQuery = {
@@ -27,8 +29,18 @@ export interface Store {
    * number, so that entries already applied are skipped on a replay (exactly once).
    */
   apply(journalId: string, entries: readonly JournalEntry[]): Promise<void>;
-  /** Every sale for which `owns(saleId)` is true, in full, for recovery. */
-  loadSales(owns: (saleId: string) => boolean): Promise<SaleSnapshot[]>;
+  /**
+   * What is live of every sale for which `owns(saleId)` is true, for recovery (restore.ts): settings,
+   * items and their code pools, live holds, confirmed units per buyer, payments, the number of holds
+   * ever placed, and the holds placed with an Idempotency-Key in the 24 h before `now` (the
+   * caller's clock; the store's own by default). Ended reservations stay in the store: only the two
+   * aggregates (confirmed units, hold count) look at them.
+   */
+  loadSales(owns: (saleId: string) => boolean, now?: number): Promise<StoredSale[]>;
+  /** One reservation of the sale, in any status, with its delivered codes (delivery order); null when none. */
+  reservation(saleId: string, reservationId: string): Promise<Reservation | null>;
+  /** Every reservation the buyer placed in the sale, any status, oldest first (created_at, then id in byte order). */
+  reservationsOfBuyer(saleId: string, userId: string): Promise<Reservation[]>;
   listReservations(saleId: string, query: ReservationQuery): Promise<ReservationPage>;
   listPayments(saleId: string, outcome?: PaymentOutcome): Promise<Payment[]>;
   close(): Promise<void>;

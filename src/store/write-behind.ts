@@ -20,30 +20,25 @@ export type WriteBehindOptions = {
 export const WRITE_BEHIND_DEFAULTS: WriteBehindOptions = { batchMax: 10_000, delayMs: 10, retryMinMs: 50, retryMaxMs: 5_000 };
 
 
-/** What the sale owner needs of a flusher, whether it runs on the event loop or in its own thread. */
-export interface Flusher {
-  readonly appliedSeq: number;
-  readonly backlog: number;
-  readonly lastError: string | null;
-  readonly rowsFlushed: number;
-  readonly lastLagMs: number;
-  open(): Promise<void>;
-  notify(): void;
-  caughtUp(seq: number, timeoutMs: number): Promise<boolean>;
-  drain(): Promise<void>;
-  stop(): Promise<void>;
-}
-
 /** The flusher's state after a batch or a failure, as a thread reports it to its owner. */
-export type FlusherProgress = { applied: number; rowsFlushed: number; lastLagMs: number; lastError: string | null };
+export type FlusherProgress = {
+  applied: number;
+  rowsFlushed: number;
+  lastLagMs: number;
+  lastError: string | null;
+  /** Whether the store has answered since the flusher started (until then `applied` is a lower bound). */
+  connected: boolean;
+};
 
-export class WriteBehind implements Flusher {
+export class WriteBehind {
   private applied = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private running = false;
   private failures = 0;
   private readonly waiters = new SeqWaiters();
   private stopped = false;
+  /** Whether the store has told how far it applied this journal (start, open). */
+  opened = false;
   /** The last store error, while the store is failing; null once a batch succeeds. */
   lastError: string | null = null;
   rowsFlushed = 0;
@@ -66,6 +61,31 @@ export class WriteBehind implements Flusher {
   async open(): Promise<void> {
     this.applied = await this.store.appliedSeq(this.journalId);
     if (this.applied > this.journal.lastSeq) this.journal.advanceTo(this.applied);
+    this.opened = true;
+  }
+
+  /**
+   * Open in the background, retrying with backoff while the store is unreachable, then flush as
+   * commits arrive: the worker serves from its journal meanwhile (a store outage at start stops
+   * nothing). Until the store answers, everything still in the journal counts as not applied.
+   */
+  async start(): Promise<void> {
+    this.applied = Math.max(this.applied, this.journal.firstSeq() - 1);
+    while (!this.stopped && !this.opened) {
+      try {
+        this.applied = Math.max(this.applied, await this.store.appliedSeq(this.journalId));
+        this.opened = true;
+        this.lastError = null;
+        this.failures = 0;
+      } catch (error) {
+        this.failures += 1;
+        this.lastError = error instanceof Error ? error.message : String(error);
+        this.report();
+        await Bun.sleep(this.backoffMs());
+      }
+    }
+    this.report();
+    this.notify();
   }
 
   get appliedSeq(): number {
@@ -79,7 +99,7 @@ export class WriteBehind implements Flusher {
 
   /** Called after each journal commit. */
   notify(): void {
-    if (this.stopped || this.running || this.timer !== null) return;
+    if (this.stopped || !this.opened || this.running || this.timer !== null) return;
     this.timer = setTimeout(() => void this.run(), this.options.delayMs);
   }
 
@@ -93,6 +113,7 @@ export class WriteBehind implements Flusher {
 
   /** Flush until the store holds everything committed so far (start-up replay, shutdown). */
   async drain(): Promise<void> {
+    if (!this.opened) await this.open();
     while (this.applied < this.lastSeq()) {
       await this.flushBatch();
     }
@@ -118,18 +139,22 @@ export class WriteBehind implements Flusher {
       this.failures += 1;
       this.lastError = error instanceof Error ? error.message : String(error);
       this.report();
-      const ceiling = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** Math.min(this.failures, 16));
-      const delay = ceiling / 2 + Math.random() * (ceiling / 2);
       this.running = false;
-      if (!this.stopped) this.timer = setTimeout(() => void this.run(), delay);
+      if (!this.stopped) this.timer = setTimeout(() => void this.run(), this.backoffMs());
       return;
     }
     this.running = false;
   }
 
+  /** Jittered exponential backoff after `failures` failures in a row, within the configured bounds. */
+  private backoffMs(): number {
+    const ceiling = Math.min(this.options.retryMaxMs, this.options.retryMinMs * 2 ** Math.min(this.failures, 16));
+    return ceiling / 2 + Math.random() * (ceiling / 2);
+  }
+
   private report(): void {
-    const { applied, rowsFlushed, lastLagMs, lastError } = this;
-    this.progress({ applied, rowsFlushed, lastLagMs, lastError });
+    const { applied, rowsFlushed, lastLagMs, lastError, opened } = this;
+    this.progress({ applied, rowsFlushed, lastLagMs, lastError, connected: opened });
   }
 
   private async flushBatch(): Promise<void> {

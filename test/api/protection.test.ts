@@ -8,27 +8,26 @@ import { join } from "node:path";
 import { createAdminCheck } from "../../src/auth/admin-token.ts";
 import { createBuyerVerifier, signBuyerToken } from "../../src/auth/buyer-token.ts";
 import { signWebhook } from "../../src/auth/webhook-signature.ts";
-import { SaleOwner } from "../../src/cluster/sale-owner.ts";
 import { Admission } from "../../src/http/admission.ts";
 import { createApp } from "../../src/http/app.ts";
-import { TokenBuckets } from "../../src/http/token-buckets.ts";
+import { AddressLimits } from "../../src/limits/address-limits.ts";
+import { TokenBuckets } from "../../src/limits/token-buckets.ts";
 import { Journal } from "../../src/journal/journal.ts";
 import { openStore } from "../../src/store/open-store.ts";
 import { SECRETS, saleBody, startHarness, tempDir } from "../support/harness.ts";
+import { ownerIn } from "../support/owner.ts";
 import { createSale, expectProblem, expectStatus, sseReader } from "./helpers.ts";
 
 describe("shedding by load", () => {
   const dir = tempDir("stampede-admission-");
-  const store = openStore({ dataDir: dir });
-  const journal = new Journal(join(dir, "journal-0.db"), "process");
-  const owner = new SaleOwner({ journal, store, journalId: "journal-0" });
+  const { owner, store, close } = ownerIn(dir);
   let lagSeconds = 0;
   // While the loop is late (past 200 ms here) the bound on holds in flight drops from 8 to 0: every hold is shed.
   const admission = new Admission(
     { lagSeconds: () => lagSeconds, pendingEvents: () => owner.pendingEvents },
     { holdsInFlightMax: 8, holdsInFlightLateMax: 0, holdLagMaxSeconds: 0.2, readLagMaxSeconds: 1 },
   );
-  const limits = [new TokenBuckets(0, 0), new TokenBuckets(0, 0)] as const;
+  const limits = [new TokenBuckets(0, 0), new AddressLimits(0, 0)] as const;
   const app = createApp({
     version: "test",
     gateway: owner,
@@ -59,9 +58,8 @@ describe("shedding by load", () => {
   });
   afterAll(async () => {
     await app.stop(true);
-    await owner.stop();
+    await close();
     for (const buckets of limits) buckets.close();
-    journal.close();
     await store.close();
     rmSync(dir, { recursive: true, force: true });
   });

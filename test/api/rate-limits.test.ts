@@ -5,9 +5,11 @@
 import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { SaleOwner } from "../../src/cluster/sale-owner.ts";
+import { SaleOwner } from "../../src/engine/sale-owner.ts";
 import { createApp } from "../../src/http/app.ts";
-import { TokenBuckets } from "../../src/http/token-buckets.ts";
+import { AddressLimits } from "../../src/limits/address-limits.ts";
+import { TokenBuckets } from "../../src/limits/token-buckets.ts";
+import { ownerIn } from "../support/owner.ts";
 import { Journal } from "../../src/journal/journal.ts";
 import { openStore } from "../../src/store/open-store.ts";
 import { type Harness, SECRETS, saleBody, startHarness, tempDir } from "../support/harness.ts";
@@ -131,15 +133,11 @@ describe("STAMPEDE_TRUST_PROXY", () => {
 
 describe("the per-buyer limit taken at the sale's owner", () => {
   const dir = tempDir("stampede-owner-limit-");
-  const store = openStore({ dataDir: dir });
-  const journal = new Journal(join(dir, "journal-0.db"), "process");
   const buyerLimits = new TokenBuckets(1, 2);
-  const owner = new SaleOwner({ journal, store, journalId: "journal-0", buyerLimits });
+  const { owner, store, close } = ownerIn(dir, { buyerLimits });
   afterAll(async () => {
-    await owner.stop();
+    await close();
     buyerLimits.close();
-    journal.close();
-    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -149,7 +147,7 @@ describe("the per-buyer limit taken at the sale's owner", () => {
     const spec = { id: "own", name: "Own", startsAt: Date.now() - 1000, endsAt: Date.now() + 3_600_000, holdSeconds: 600, limitPerUser: 100 };
     const created = await owner.createSale({ ...spec, items: [{ id: "i", name: "I", price: 1, currency: "USD", delivery: "none", stock: 10 }] });
     expect(created.ok).toBe(true);
-    const holdCommand = (userId: string) => ({ kind: "hold", reservationId: Bun.randomUUIDv7(), userId, itemId: "i", quantity: 1, idempotencyKey: null }) as const;
+    const holdCommand = (userId: string) => ({ kind: "hold", userId, itemId: "i", quantity: 1, idempotencyKey: null }) as const;
     expect((await owner.execute("own", holdCommand("dave"))).ok).toBe(true);
     expect((await owner.execute("own", holdCommand("dave"))).ok).toBe(true);
     const refused = await owner.execute("own", holdCommand("dave"));
@@ -166,7 +164,7 @@ describe("the per-buyer limit taken at the sale's owner", () => {
       admin: () => false,
       webhookSecret: SECRETS.STAMPEDE_WEBHOOK_SECRET,
       buyerLimits: new TokenBuckets(1, 2),
-      addressLimits: new TokenBuckets(0, 0),
+      addressLimits: new AddressLimits(0, 0),
       trustProxy: 0,
     });
     app.listen({ port: 0, hostname: "127.0.0.1", reusePort: false });

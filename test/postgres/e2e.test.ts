@@ -101,6 +101,17 @@ async function burst(url: string, concurrency: number, acked: { id: string; user
   await Promise.all(Array.from({ length: concurrency }, (_, n) => lane(n)));
 }
 
+/** Until /readyz reports no journal backlog (everything acknowledged is in the store). */
+async function waitForStore(url: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const readiness = (await (await fetch(`${url}/readyz`)).json()) as { journalBacklog: number; storeError: string | null };
+    if (readiness.journalBacklog === 0 && readiness.storeError === null) return;
+    if (Date.now() > deadline) throw new Error(`the store did not catch up: ${JSON.stringify(readiness)}`);
+    await Bun.sleep(50);
+  }
+}
+
 test("SIGKILL mid-burst loses no acknowledged hold; PostgreSQL ends equal to the ledger", async () => {
   const dataDir = tempDir("stampede-pg-kill9-");
   const env = { DATABASE_URL: database.url };
@@ -124,8 +135,9 @@ test("SIGKILL mid-burst loses no acknowledged hold; PostgreSQL ends equal to the
     const item = sale.items[0] as Item;
     expect(item.available + item.held + item.confirmed).toBe(stock);
     expect(item.held).toBeGreaterThanOrEqual(acked.length);
-    // Recovery drained the journal's tail into PostgreSQL before serving: the tables agree with the
-    // ledger, and every acknowledged hold is a held row, once.
+    // Recovery rebuilt the sale from the journal alone; the write-behind then brings PostgreSQL up
+    // to it (within seconds): the tables agree with the ledger, every acknowledged hold a held row, once.
+    await waitForStore(server.url);
     const [stored] = await storedItems("pg-kill9");
     expect(stored).toEqual({ id: "hoodie-m", stock, available: item.available, held: item.held, confirmed: 0 });
     const rows = await database.sql`SELECT id, status FROM reservations WHERE sale_id = 'pg-kill9'`;

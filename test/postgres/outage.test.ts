@@ -230,5 +230,5 @@ test("a batch whose COMMIT never arrives rolls back and is applied once on the r
   expect(proxy.droppedCommits).toBe(1);
   await expectStoreEqualsLedger(saleId, ids, []);
   const [progress] = await database.sql`SELECT seq FROM journal_progress WHERE journal_id = 'journal-0'`;
-  expect(progress?.seq).toBe(h.server.owner.writeBehind.appliedSeq);
+  expect(progress?.seq).toBe(h.server.owner.background.appliedSeq);
 }, 60_000);

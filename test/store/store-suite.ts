@@ -1,55 +1,24 @@
 // The conformance suite of the Store port: every system of record (embedded SQLite, PostgreSQL) must
 // pass it unchanged. It applies hand-built journal entries, cut into batches in several ways, and
 // checks what loadSales and the listings give back, that batch boundaries never change the result,
-// and that replays are exactly-once. A second part drives the real ledger with a seeded generator
-// and checks that a sale restored from the store equals the ledger that decided it.
+// and that replays are exactly-once. A second part drives the real ledger with seeded generators and
+// checks that a sale restored from the store equals the ledger that decided it, that loading skips
+// what has ended, and that the history reads (one reservation, a buyer's list) agree with the ledger.
 
 import { afterAll, describe, expect, test } from "bun:test";
-import type { JournalEntry } from "../../src/journal/journal.ts";
-import { restoreSale, type SaleSnapshot } from "../../src/ledger/restore.ts";
+import { restoreSale } from "../../src/ledger/restore.ts";
+import { SaleLedger } from "../../src/ledger/sale-ledger.ts";
 import type { SaleEvent } from "../../src/ledger/types.ts";
 import type { Store } from "../../src/store/store.ts";
-import { ledgerRun } from "./ledger-run.ts";
-import { rid, scenario, T0 } from "./scenario.ts";
+import { runHistorySuite } from "./history-suite.ts";
+import { ledgerRun, mostlyEndedRun } from "./ledger-run.ts";
+import { LOAD_AT, scenario, T0 } from "./scenario.ts";
+import {
+  applyInBatches, entriesOf, expectSameSale, freshId, liveHolds, normalized, replayed, storedOf,
+} from "./suite-support.ts";
 
 /** Returns a migrated store; each call may share the database of earlier ones (ids never repeat). */
 export type NewStore = () => Promise<Store>;
-
-let unique = 0;
-const freshId = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${(unique += 1)}`;
-
-const entriesOf = (events: readonly SaleEvent[], firstSeq = 1): JournalEntry[] =>
-  events.map((event, i) => ({ seq: firstSeq + i, event }));
-
-/** Cut entries into consecutive batches of the given sizes (the last size repeats). */
-function batches(entries: JournalEntry[], sizes: number[]): JournalEntry[][] {
-  const out: JournalEntry[][] = [];
-  for (let at = 0, i = 0; at < entries.length; i += 1) {
-    const size = sizes[Math.min(i, sizes.length - 1)] ?? 1;
-    out.push(entries.slice(at, at + size));
-    at += size;
-  }
-  return out;
-}
-
-async function snapshotOf(store: Store, saleId: string): Promise<SaleSnapshot> {
-  const snapshots = await store.loadSales((id) => id === saleId);
-  expect(snapshots.map((s) => s.sale.id)).toEqual([saleId]);
-  return snapshots[0] as SaleSnapshot;
-}
-
-/** A snapshot with the sale id blanked, to compare runs of the same events under different ids. */
-function normalized(snapshot: SaleSnapshot) {
-  const blank = (id: string) => id.replace(snapshot.sale.id, "-");
-  return {
-    sale: { ...snapshot.sale, id: "-" },
-    items: snapshot.items.map(({ id, name, price, currency, delivery, stock, available, held, confirmed, codes }) => ({
-      id, name, price, currency, delivery, stock, available, held, confirmed, codes,
-    })),
-    reservations: snapshot.reservations.map((r) => ({ ...r, id: blank(r.id), saleId: "-" })),
-    payments: snapshot.payments.map((p) => ({ ...p, reservationId: blank(p.reservationId), saleId: "-" })),
-  };
-}
 
 export function runStoreSuite(name: string, newStore: NewStore): void {
   describe(`Store conformance: ${name}`, () => {
@@ -71,18 +40,21 @@ export function runStoreSuite(name: string, newStore: NewStore): void {
       expect(await store.appliedSeq(journalId)).toBe(0);
     });
 
-    test("a sale's whole life loads back exactly: counts, reservations, codes, payments, keys", async () => {
+    test("a sale's whole life loads back as what is live: counts, codes, holds, units, keys, payments", async () => {
       const store = await open();
       const saleId = freshId("sale");
       const { events, expected } = scenario(saleId);
       const journalId = freshId("journal");
-      for (const batch of batches(entriesOf(events), [3, 1, 4, 2, 5])) await store.apply(journalId, batch);
+      await applyInBatches(store, journalId, events, [3, 1, 4, 2, 5]);
       expect(await store.appliedSeq(journalId)).toBe(events.length);
-      const snapshot = await snapshotOf(store, saleId);
-      expect(normalized(snapshot)).toEqual(normalized(expected));
-      // The ledger accepts it: restoring checks every invariant (counts, code pool, per-buyer units).
-      const state = restoreSale(snapshot, T0 + 700_000);
+      const stored = await storedOf(store, saleId, LOAD_AT);
+      expect(normalized(stored)).toEqual(normalized(expected));
+      // The ledger accepts it (restoring checks every invariant) and it is the sale the events built.
+      const state = restoreSale(stored, LOAD_AT);
       expect(state.idempotency.size).toBe(2);
+      expectSameSale(state, replayed(events), LOAD_AT);
+      // A day later the keys have aged out of what is loaded.
+      expect((await storedOf(store, saleId, LOAD_AT + 86_400_000)).keyed).toEqual([]);
     });
 
     test("batch boundaries never change the result", async () => {
@@ -90,10 +62,8 @@ export function runStoreSuite(name: string, newStore: NewStore): void {
       const results = [];
       for (const sizes of [[1_000], [1], [2, 7, 1, 3], [5, 5, 1]]) {
         const saleId = freshId("sale");
-        const journalId = freshId("journal");
-        const { events } = scenario(saleId);
-        for (const batch of batches(entriesOf(events), sizes)) await store.apply(journalId, batch);
-        results.push(normalized(await snapshotOf(store, saleId)));
+        await applyInBatches(store, freshId("journal"), scenario(saleId).events, sizes);
+        results.push(normalized(await storedOf(store, saleId, LOAD_AT)));
       }
       for (const result of results.slice(1)) expect(result).toEqual(results[0] as (typeof results)[number]);
     });
@@ -111,7 +81,7 @@ export function runStoreSuite(name: string, newStore: NewStore): void {
       await store.apply(journalId, entries);
       await store.apply(journalId, entries.slice(10));
       expect(await store.appliedSeq(journalId)).toBe(entries.length);
-      expect(normalized(await snapshotOf(store, saleId))).toEqual(normalized(expected));
+      expect(normalized(await storedOf(store, saleId, LOAD_AT))).toEqual(normalized(expected));
       // Another journal's progress is its own.
       expect(await store.appliedSeq(freshId("journal"))).toBe(0);
     });
@@ -119,18 +89,21 @@ export function runStoreSuite(name: string, newStore: NewStore): void {
     test("listReservations pages by id and filters by status; confirmed ones carry their codes", async () => {
       const store = await open();
       const saleId = freshId("sale");
-      const { events } = scenario(saleId);
+      const { events, ids } = scenario(saleId);
       await store.apply(freshId("journal"), entriesOf(events));
-      // Enough stock for the extra holds, so the counts stay ones a ledger could have reached.
-      const extra: SaleEvent[] = [{ type: "stock_adjusted", saleId, at: T0 + 899_999, itemId: "tee", delta: 20 }];
+      // More holds, decided by the ledger on the scenario's sale: reopened, with stock for them.
+      const ledger = new SaleLedger(replayed(events));
+      const extra: SaleEvent[] = [];
+      ledger.execute({ kind: "patch", patch: { paused: false } }, T0 + 899_998, extra);
+      ledger.execute({ kind: "stock", itemId: "tee", delta: 20 }, T0 + 899_999, extra);
+      const released = [ids.r2];
       for (let i = 0; i < 23; i += 1) {
-        const reservationId = rid(saleId, `p-${String(i).padStart(3, "0")}`);
-        const at = T0 + 900_000 + i;
-        extra.push({
-          type: "hold_placed", saleId, at, reservationId, itemId: "tee", userId: `pager-${i}`, quantity: 1,
-          amount: 2500, currency: "EUR", expiresAt: at + 600_000, idempotencyKey: null, fingerprint: null,
-        });
-        if (i % 3 === 0) extra.push({ type: "hold_released", saleId, at: at + 1, reservationId, itemId: "tee", quantity: 1 });
+        const at = T0 + 900_000 + 2 * i;
+        const outcome = ledger.execute({ kind: "hold", userId: `pager-${i}`, itemId: "tee", quantity: 1, idempotencyKey: null }, at, extra);
+        if (!outcome.ok || !("reservation" in outcome)) throw new Error(`extra hold ${i} refused`);
+        if (i % 3 !== 0) continue;
+        ledger.execute({ kind: "release", reservationId: outcome.reservation.id, userId: `pager-${i}` }, at + 1, extra);
+        released.push(outcome.reservation.id);
       }
       await store.apply(freshId("journal"), entriesOf(extra));
       const all: string[] = [];
@@ -144,18 +117,18 @@ export function runStoreSuite(name: string, newStore: NewStore): void {
       }
       expect(all.length).toBe(28);
       expect(all).toEqual([...all].sort());
-      const released = await store.listReservations(saleId, { status: "released", limit: 1000 });
-      const releasedIds = ["p-000", "p-003", "p-006", "p-009", "p-012", "p-015", "p-018", "p-021", "r2"];
-      expect(released.reservations.map((r) => r.id)).toEqual(releasedIds.map((id) => rid(saleId, id)));
-      expect(released.nextCursor).toBeNull();
+      const releasedPage = await store.listReservations(saleId, { status: "released", limit: 1000 });
+      expect(releasedPage.reservations.map((r) => r.id)).toEqual(released.sort());
+      expect(releasedPage.reservations.length).toBe(9);
+      expect(releasedPage.nextCursor).toBeNull();
       const held = await store.listReservations(saleId, { status: "held", limit: 5 });
       expect(held.reservations.every((r) => r.status === "held")).toBe(true);
       expect(held.nextCursor).toBe(held.reservations[4]?.id ?? "missing");
       const confirmed = await store.listReservations(saleId, { status: "confirmed", limit: 1000 });
       expect(confirmed.reservations.map((r) => [r.id, r.codes, r.paymentId])).toEqual([
-        [rid(saleId, "r1"), [], "p1"],
-        [rid(saleId, "r3"), [], "p4"],
-        [rid(saleId, "r4"), ["C-1", "C-2"], "p2"],
+        [ids.r1, [], "p1"],
+        [ids.r3, [], "p4"],
+        [ids.r4, ["C-1", "C-2"], "p2"],
       ]);
       expect(await store.listReservations(freshId("no-sale"), { limit: 10 })).toEqual({ reservations: [], nextCursor: null });
     });
@@ -181,6 +154,8 @@ export function runStoreSuite(name: string, newStore: NewStore): void {
       await store.apply(journalId, entriesOf(scenario(theirs).events.slice(0, 3), 4));
       const loaded = await store.loadSales((id) => id === mine || id === "nobody");
       expect(loaded.map((s) => s.sale.id)).toEqual([mine]);
+      // A sale with no hold yet: nothing live, nothing counted.
+      expect(loaded[0]).toMatchObject({ holds: [], confirmedUnits: [], keyed: [], payments: [], holdCount: 0 });
     });
 
     test("a sale restored from the store equals the ledger that decided it (seeded runs)", async () => {
@@ -188,16 +163,32 @@ export function runStoreSuite(name: string, newStore: NewStore): void {
       for (const seed of [1, 2, 3, 4, 5]) {
         const saleId = freshId(`seed${seed}`);
         const run = ledgerRun(saleId, seed, 400);
-        const journalId = freshId("journal");
-        const entries = entriesOf(run.events);
-        for (const batch of batches(entries, run.batchSizes)) await store.apply(journalId, batch);
-        const restored = restoreSale(await snapshotOf(store, saleId), run.now);
-        const sorted = <T extends { id: string }>(list: Iterable<T>) => [...list].sort((a, b) => a.id.localeCompare(b.id));
+        await applyInBatches(store, freshId("journal"), run.events, run.batchSizes);
+        const stored = await storedOf(store, saleId, run.now);
+        expect(stored.holdCount).toBe(run.reservationIds.length);
+        const restored = restoreSale(stored, run.now);
         expect(run.view(restored)).toEqual(run.view(run.ledger.state));
-        expect(sorted(restored.reservations.values())).toEqual(sorted(run.ledger.state.reservations.values()));
-        expect([...restored.paymentsByEvent.values()]).toEqual([...run.ledger.state.paymentsByEvent.values()]);
-        expect([...restored.idempotency.entries()].sort()).toEqual([...run.ledger.state.idempotency.entries()].sort());
+        expectSameSale(restored, run.ledger.state, run.now);
       }
     });
+
+    test("a sale of many ended holds loads only its live ones, with exact units, keys and count", async () => {
+      const store = await open();
+      const saleId = freshId("big");
+      const run = mostlyEndedRun(saleId, 3_000, 200);
+      await applyInBatches(store, freshId("journal"), run.events, [500]);
+      const stored = await storedOf(store, saleId, run.now);
+      const live = liveHolds(run.ledger.state);
+      expect(live.length).toBe(180);
+      expect(stored.holds).toEqual(live);
+      expect(stored.confirmedUnits).toEqual(run.confirmedUnits);
+      expect(stored.holdCount).toBe(run.holdsPlaced);
+      // Keys of holds placed a day before `now` are not loaded; those of the last hour are, in order.
+      expect(stored.keyed.map((r) => r.id)).toEqual(run.recentKeyedIds);
+      expect(stored.payments.length).toBe(1_000 + 20);
+      expectSameSale(restoreSale(stored, run.now), run.ledger.state, run.now);
+    });
+
+    runHistorySuite(open);
   });
 }

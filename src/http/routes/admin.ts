@@ -6,7 +6,8 @@ import type { Outcome, SalePatch, SaleSpec } from "../../ledger/types.ts";
 import { type AdminSaleView, reservationView } from "../../ledger/views.ts";
 import type { Reservation } from "../../ledger/types.ts";
 import { json } from "../json.ts";
-import { ProblemError, problem, refusalProblem, unauthorized } from "../problem.ts";
+import { ProblemError, problem, refusalProblem } from "../problem.ts";
+import { routeTiming } from "../route-timing.ts";
 import type { HttpDeps, RequestGate } from "../request-gate.ts";
 import {
   AdminSale,
@@ -97,12 +98,18 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
   const afterCommand = async (saleId: string, outcome: Outcome) =>
     outcome.ok ? saleOr404(await gateway.adminSale(saleId), saleId) : refusalProblem(outcome.refusal, outcome.detail);
 
+  const timing = routeTiming(deps.metrics);
   return new Elysia({ name: "admin", prefix: "/v1/admin" })
-    // The gate has checked the token already (and remembered it); this second check, before any
-    // validation, holds even where the gate and the router read a path differently (RequestGate.buyerOf).
-    .onTransform(({ request }) => {
-      if (!gate.isAdmin(request)) throw new ProblemError(unauthorized());
+    // The token is checked before anything else: by the JSON parser for routes with a body (it runs
+    // first), here, before validation, for the others.
+    .onTransform((context) => {
+      timing.start(context);
+      gate.requireAdmin(context.request);
     })
+    .onAfterResponse(timing.finish)
+    // The operator routes' own JSON parser: the token first (parse runs before transform), then
+    // the body, read with its bound, then the parse.
+    .onParse(({ request }) => gate.parseAdminJson(request))
     .post(
       "/sales",
       async ({ body }) => {

@@ -2,14 +2,15 @@
 // Streams are bounded per client address and in all, and end when the server stops (admission.ts).
 
 import { Elysia } from "elysia";
-import type { PublicSaleView } from "../../ledger/views.ts";
 import { Admission, type StreamLease } from "../admission.ts";
-import { problem } from "../problem.ts";
+import { ProblemError, problem } from "../problem.ts";
+import { routeTiming } from "../route-timing.ts";
 import type { HttpDeps, RequestGate } from "../request-gate.ts";
 import { Problem, PublicSale, SaleParams } from "../schemas.ts";
 
-/** Documents kept serialized; past this many sales the cache starts over. */
-const DOCUMENTS_MAX = 10_000;
+const CACHE_CONTROL = "public, max-age=1";
+/** Documents queued for one event stream's client before it counts as too slow and is closed. */
+const SSE_QUEUED_MAX = 256;
 
 /** Heartbeats keep the stream under the server's idle timeout (10 s) and idle proxies from closing it. */
 const SSE_HEARTBEAT_MS = 5_000;
@@ -17,29 +18,27 @@ const SSE_HEARTBEAT_MS = 5_000;
 export function publicRoutes(deps: HttpDeps, gate: RequestGate) {
   const { gateway } = deps;
   const admission = deps.admission ?? new Admission();
+  const timing = routeTiming(deps.metrics);
   const notFound = (saleId: string) => problem(404, "not_found", `No sale ${saleId}.`);
-  /** Each sale's document serialized once per version, with its ETag: reads are the hottest route. */
-  const documents = new Map<string, { version: string; document: string; headers: { etag: string; "cache-control": string } }>();
+  // The owner renders each document once per version, with its ETag (a hash of the document):
+  // a read writes it out as it is.
+  const headers = (etag: string) => ({ "content-type": "application/json", etag, "cache-control": CACHE_CONTROL });
   return new Elysia({ name: "public" })
+    .onTransform((context) => {
+      timing.start(context);
+      const shed = gate.admitRead(context.request, context.server);
+      if (shed !== undefined) throw new ProblemError(shed);
+    })
+    .onAfterResponse(timing.finish)
     .get(
       "/v1/sales/:saleId",
       async ({ params, request }) => {
         const found = await gateway.publicSale(params.saleId);
         if (found === null) return notFound(params.saleId);
-        let rendered = documents.get(params.saleId);
-        if (rendered?.version !== found.version) {
-          // The tag is a hash of the document itself: the ledger's version counter starts again after
-          // a restart, so a tag made from it could name a different document than the client cached.
-          const document = JSON.stringify(found.view);
-          const etag = `"${Bun.hash(document).toString(36)}"`;
-          rendered = { version: found.version, document, headers: { etag, "cache-control": "public, max-age=1" } };
-          if (documents.size >= DOCUMENTS_MAX) documents.clear();
-          documents.set(params.saleId, rendered);
+        if (request.headers.get("if-none-match") === found.etag) {
+          return new Response(null, { status: 304, headers: { etag: found.etag, "cache-control": CACHE_CONTROL } });
         }
-        const { document, headers } = rendered;
-        const etag = headers.etag;
-        if (request.headers.get("if-none-match") === etag) return new Response(null, { status: 304, headers });
-        return new Response(document, { status: 200, headers: { "content-type": "application/json", ...headers } });
+        return new Response(found.document, { status: 200, headers: headers(found.etag) });
       },
       {
         params: SaleParams,
@@ -52,9 +51,9 @@ export function publicRoutes(deps: HttpDeps, gate: RequestGate) {
       async ({ params, request, server }) => {
         const found = await gateway.publicSale(params.saleId);
         if (found === null) return notFound(params.saleId);
-        const lease = admission.openStream(gate.addressOf(request, server?.requestIP(request)?.address));
+        const lease = admission.openStream(gate.addressOf(request, server));
         if (lease instanceof Response) return lease;
-        return sseResponse(found.view, request.signal, lease, (listener) => gateway.watchSale(params.saleId, listener));
+        return sseResponse(found.document, request.signal, lease, (listener) => gateway.watchSale(params.saleId, listener));
       },
       {
         params: SaleParams,
@@ -72,10 +71,10 @@ export function publicRoutes(deps: HttpDeps, gate: RequestGate) {
  * when a write fails; however it ends, the watcher, the heartbeat and the lease go exactly once.
  */
 function sseResponse(
-  first: PublicSaleView,
+  first: string,
   clientGone: AbortSignal,
   lease: StreamLease,
-  watch: (listener: (view: PublicSaleView) => void) => (() => void) | null,
+  watch: (listener: (document: string) => void) => (() => void) | null,
 ): Response {
   const encoder = new TextEncoder();
   let stop = () => {};
@@ -100,6 +99,8 @@ function sseResponse(
         lease.release();
       };
       const send = (text: string) => {
+        // A client that reads slower than the sale changes is cut off rather than buffered for.
+        if ((controller.desiredSize ?? 0) < -SSE_QUEUED_MAX) return end();
         try {
           controller.enqueue(encoder.encode(text));
         } catch {
@@ -109,9 +110,9 @@ function sseResponse(
       if (clientGone.aborted || lease.signal.aborted) return end();
       clientGone.addEventListener("abort", end);
       lease.signal.addEventListener("abort", end);
-      send(`retry: 2000\ndata: ${JSON.stringify(first)}\n\n`);
+      send(`retry: 2000\ndata: ${first}\n\n`);
       if (stopped) return;
-      unwatch = watch((view) => send(`data: ${JSON.stringify(view)}\n\n`)) ?? (() => {});
+      unwatch = watch((document) => send(`data: ${document}\n\n`)) ?? (() => {});
       heartbeat = setInterval(() => send(": heartbeat\n\n"), SSE_HEARTBEAT_MS);
     },
     cancel() {

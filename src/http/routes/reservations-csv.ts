@@ -1,7 +1,7 @@
 // CSV export of every reservation of a sale, streamed page by page from the system of record so
 // that a sale of a million reservations never sits in memory at once.
 
-import type { SaleGateway } from "../../cluster/gateway.ts";
+import type { SaleGateway } from "../../engine/gateway.ts";
 import type { Reservation } from "../../ledger/types.ts";
 
 const PAGE_SIZE = 1000;

@@ -1,26 +1,53 @@
-// The payment provider's webhook. The signature is checked over the raw body before anything else,
-// so an unsigned caller learns nothing; the body is then validated by hand (not by Elysia, which
-// would answer 422 before the signature is looked at).
+// The payment provider's webhook. The raw body is read here, with its bound; the signature is
+// checked over it before anything else, so an unsigned caller learns nothing; the body is then
+// parsed and validated by hand (not by Elysia, which would answer 422 before the signature).
 
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { Elysia } from "elysia";
 import { verifyWebhookSignature } from "../../auth/webhook-signature.ts";
-import { json } from "../json.ts";
-import { problem, refusalProblem, unauthorized } from "../problem.ts";
-import type { HttpDeps, RequestGate } from "../request-gate.ts";
+import { problem, refusalResponse, unauthorized } from "../problem.ts";
+import { BODY_MAX_BYTES, BodyError, type HttpDeps, type RequestGate, parseJsonText, readBodyText } from "../request-gate.ts";
+import { routeTiming } from "../route-timing.ts";
 import { Problem, WebhookBody } from "../schemas.ts";
 
 const checkBody = TypeCompiler.Compile(WebhookBody);
 
-export function webhookRoutes(deps: HttpDeps, gate: RequestGate) {
+/** The five answers, rendered once. */
+const OUTCOME_BODIES = new Map(
+  (["confirmed", "already_confirmed", "confirmed_late", "refund_required", "ignored"] as const).map((outcome) => [
+    outcome,
+    JSON.stringify({ outcome }),
+  ]),
+);
+const JSON_OK: ResponseInit = { status: 200, headers: { "content-type": "application/json" } };
+
+export function webhookRoutes(deps: HttpDeps, _gate: RequestGate) {
   const clock = deps.clock ?? Date.now;
-  return new Elysia({ name: "webhook" }).post(
+  const timing = routeTiming(deps.metrics);
+  return new Elysia({ name: "webhook" })
+    .onTransform(timing.start)
+    .onAfterResponse(timing.finish)
+    .post(
     "/v1/webhooks/payments",
-    async ({ request, body }) => {
-      const raw = gate.rawBodyOf(request);
+    async ({ request }) => {
+      // The signature covers the raw text, read here with its bound (a chunked body included).
+      let raw: string;
+      try {
+        raw = await readBodyText(request, BODY_MAX_BYTES);
+      } catch (error) {
+        if (error instanceof BodyError) return problem(error.status, error.code, error.message);
+        throw error;
+      }
       const signature = request.headers.get("stampede-signature");
-      if (raw === undefined || !verifyWebhookSignature(deps.webhookSecret, signature, raw, Math.floor(clock() / 1000))) {
+      if (!verifyWebhookSignature(deps.webhookSecret, signature, raw, Math.floor(clock() / 1000))) {
         return unauthorized("Missing, invalid or stale Stampede-Signature.");
+      }
+      let body: unknown;
+      try {
+        body = parseJsonText(raw);
+      } catch (error) {
+        if (error instanceof BodyError) return problem(error.status, error.code, error.message);
+        throw error;
       }
       if (!checkBody.Check(body)) {
         const errors = [...checkBody.Errors(body)].slice(0, 20).map((e) => ({ path: e.path || "/", message: e.message }));
@@ -35,11 +62,13 @@ export function webhookRoutes(deps: HttpDeps, gate: RequestGate) {
         amount: body.amount,
         currency: body.currency,
       });
-      if (!outcome.ok) return refusalProblem(outcome.refusal, outcome.detail);
+      if (!outcome.ok) return refusalResponse(outcome.refusal, outcome.detail);
       if (!("payment" in outcome)) throw new Error("payment answered without an outcome");
-      return json(200, { outcome: outcome.payment });
+      return new Response(OUTCOME_BODIES.get(outcome.payment), JSON_OK);
     },
     {
+      // The body is this handler's to read (bounded, raw): Elysia must not parse it first.
+      parse: "none",
       detail: {
         tags: ["payments"],
         summary: "Payment provider webhook (signed)",

@@ -8,6 +8,10 @@
 // inserted once with its final status; a status change of an older reservation keeps only the last
 // (status, ended_at, payment_id) of the batch, as the one-by-one UPDATEs would; codes are inserted before
 // any assignment of the same batch; unit counts are merged per item and added after every row exists.
+//
+// What events carry for the ledger alone is ignored: a hold's `seq`, `row` and `token`, and a
+// confirmation's `userId`, `seq` and `row` (the reservation's id, which the events also carry, already
+// names them, and its row already has its buyer).
 
 import type { PendingQuery, Row, Sql } from "postgres";
 import type { Payment, ReservationStatus, SaleEvent, SalePatch, SaleSpec } from "../../ledger/types.ts";

@@ -1,22 +1,23 @@
 // PostgreSQL as the system of record, through postgres.js. Three clients, so that no kind of work can
 // starve another: the flusher's single connection (one write-behind batch at a time), a pool for
-// recovery (appliedSeq, loadSales), and a small pool for operator reads (listings, CSV exports).
-// The batch is a few set-based statements in one transaction (apply-batch.ts), recovery reads whole
-// table slices per sale (load-sale.ts), listings go through drizzle's query builder.
+// recovery (appliedSeq, loadSales), and a small pool for operator and history reads (listings, CSV
+// exports, a buyer's older reservations). The batch is a few set-based statements in one transaction
+// (apply-batch.ts), recovery reads what is live of each sale (load-sale.ts), listings and history go
+// through drizzle's query builder.
 
-import { and, asc, eq, gt, inArray, isNotNull } from "drizzle-orm";
+import { and, asc, eq, gt, sql } from "drizzle-orm";
 import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import { migrate } from "drizzle-orm/postgres-js/migrator";
 import postgres from "postgres";
 import type { JournalEntry } from "../../journal/journal.ts";
-import type { SaleSnapshot } from "../../ledger/restore.ts";
-import type { Payment, PaymentOutcome } from "../../ledger/types.ts";
+import type { StoredSale } from "../../ledger/restore.ts";
+import type { Payment, PaymentOutcome, Reservation } from "../../ledger/types.ts";
 import { migrationsFolder } from "../migrations-folder.ts";
+import { codesByReservation, toReservation } from "../reservation-row.ts";
 import type { ReservationPage, ReservationQuery, Store } from "../store.ts";
 import { FoldedBatch, type StoreSql, batchStatements } from "./apply-batch.ts";
 import { loadSale } from "./load-sale.ts";
 import * as schema from "./schema.ts";
-import { toReservation } from "../reservation-row.ts";
 
 /** Key of the session advisory lock that serializes migrations across processes ("STMP"). */
 const MIGRATION_LOCK_KEY = 0x53544d50;
@@ -129,31 +130,44 @@ export class PostgresStore implements Store {
     }
   }
 
-  async loadSales(owns: (saleId: string) => boolean): Promise<SaleSnapshot[]> {
+  async loadSales(owns: (saleId: string) => boolean, now = Date.now()): Promise<StoredSale[]> {
     const sales = await this.recovery`
-      SELECT id, name, starts_at, ends_at, hold_seconds, limit_per_user, paused, created_at FROM sales ORDER BY id`;
-    const snapshots: SaleSnapshot[] = [];
+      SELECT id, name, starts_at, ends_at, hold_seconds, limit_per_user, paused, created_at FROM sales ORDER BY id COLLATE "C"`;
+    const loaded: StoredSale[] = [];
     for (const sale of sales) {
       if (!owns(sale.id)) continue;
       const { id, name, starts_at, ends_at, hold_seconds, limit_per_user, paused, created_at } = sale;
-      snapshots.push(
-        await loadSale(this.recovery, {
-          id,
-          name,
-          startsAt: starts_at,
-          endsAt: ends_at,
-          holdSeconds: hold_seconds,
-          limitPerUser: limit_per_user,
-          paused,
-          createdAt: created_at,
-        }),
-      );
+      const settings = { id, name, startsAt: starts_at, endsAt: ends_at, holdSeconds: hold_seconds, limitPerUser: limit_per_user, paused, createdAt: created_at };
+      loaded.push(await loadSale(this.recovery, settings, now));
     }
-    return snapshots;
+    return loaded;
+  }
+
+  async reservation(saleId: string, reservationId: string): Promise<Reservation | null> {
+    const { reservations } = schema;
+    const [row] = await this.db
+      .select()
+      .from(reservations)
+      .where(and(eq(reservations.id, reservationId), eq(reservations.saleId, saleId)));
+    if (row === undefined) return null;
+    const codes = row.status === "confirmed" ? await this.deliveredCodes([row.id]) : new Map<string, string[]>();
+    return toReservation(row, codes.get(row.id) ?? []);
+  }
+
+  async reservationsOfBuyer(saleId: string, userId: string): Promise<Reservation[]> {
+    const { reservations } = schema;
+    const rows = await this.db
+      .select()
+      .from(reservations)
+      .where(and(eq(reservations.saleId, saleId), eq(reservations.userId, userId)))
+      // Ties on created_at in byte order of the id, as the embedded store sorts them.
+      .orderBy(asc(reservations.createdAt), sql`${reservations.id} COLLATE "C"`);
+    const codes = await this.deliveredCodes(rows.filter((row) => row.status === "confirmed").map((row) => row.id));
+    return rows.map((row) => toReservation(row, codes.get(row.id) ?? []));
   }
 
   async listReservations(saleId: string, query: ReservationQuery): Promise<ReservationPage> {
-    const { reservations, codes } = schema;
+    const { reservations } = schema;
     const conditions = [eq(reservations.saleId, saleId)];
     if (query.status !== undefined) conditions.push(eq(reservations.status, query.status));
     if (query.cursor !== undefined) conditions.push(gt(reservations.id, query.cursor));
@@ -164,21 +178,9 @@ export class PostgresStore implements Store {
       .orderBy(asc(reservations.id))
       .limit(query.limit + 1);
     const page = rows.slice(0, query.limit);
-    const codesByReservation = new Map<string, string[]>();
-    const ids = page.filter((row) => row.status === "confirmed").map((row) => row.id);
-    if (ids.length > 0) {
-      const codeRows = await this.db
-        .select({ reservationId: codes.reservationId, code: codes.code })
-        .from(codes)
-        .where(and(eq(codes.saleId, saleId), isNotNull(codes.reservationId), inArray(codes.reservationId, ids)))
-        .orderBy(asc(codes.ordinal));
-      for (const row of codeRows) {
-        const id = row.reservationId as string;
-        codesByReservation.set(id, [...(codesByReservation.get(id) ?? []), row.code]);
-      }
-    }
+    const delivered = await this.deliveredCodes(page.filter((row) => row.status === "confirmed").map((row) => row.id));
     return {
-      reservations: page.map((row) => toReservation(row, codesByReservation.get(row.id) ?? [])),
+      reservations: page.map((row) => toReservation(row, delivered.get(row.id) ?? [])),
       nextCursor: rows.length > query.limit ? (page[page.length - 1]?.id ?? null) : null,
     };
   }
@@ -193,6 +195,21 @@ export class PostgresStore implements Store {
       .where(and(...conditions))
       .orderBy(asc(payments.receivedAt), asc(payments.eventId));
     return rows.map((row) => ({ ...row, outcome: row.outcome as PaymentOutcome }));
+  }
+
+  /**
+   * The codes delivered to each of `ids`, in delivery order, through the partial index on
+   * codes.reservation_id. One array parameter, however many ids.
+   */
+  private async deliveredCodes(ids: string[]): Promise<Map<string, string[]>> {
+    if (ids.length === 0) return new Map();
+    const { codes } = schema;
+    const rows = await this.db
+      .select({ reservationId: codes.reservationId, code: codes.code })
+      .from(codes)
+      .where(sql`${codes.reservationId} = ANY(${sql.param(ids)}::text[])`)
+      .orderBy(asc(codes.ordinal));
+    return codesByReservation(rows.map((row) => [row.reservationId, row.code]));
   }
 
   async close(): Promise<void> {

@@ -3,6 +3,7 @@
 // this file. Times are bigint milliseconds since the epoch; money and unit counts are bigint because
 // SQLite's integer is 64-bit and an amount (price x quantity) passes 2^31 minor units easily.
 
+import { isNotNull } from "drizzle-orm";
 import { bigint, bigserial, boolean, index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
 
 const ms = (name: string) => bigint(name, { mode: "number" });
@@ -56,7 +57,12 @@ export const reservations = pgTable(
   },
   (table) => [
     index("reservations_sale_id_idx").on(table.saleId, table.id),
+    // Live holds (status held) and confirmed units are found without reading ended rows.
     index("reservations_sale_status_idx").on(table.saleId, table.status, table.id),
+    // A buyer's history in a sale (reads of reservations older than the owner's recent window).
+    index("reservations_sale_user_idx").on(table.saleId, table.userId),
+    // Recovery reads the keyed holds of the last 24 h; partial, so unkeyed holds cost nothing here.
+    index("reservations_sale_keyed_idx").on(table.saleId, table.createdAt).where(isNotNull(table.idempotencyKey)),
   ],
 );
 
@@ -70,7 +76,11 @@ export const codes = pgTable(
     code: text("code").notNull(),
     reservationId: text("reservation_id"),
   },
-  (table) => [index("codes_item_code_idx").on(table.saleId, table.itemId, table.code)],
+  (table) => [
+    index("codes_item_code_idx").on(table.saleId, table.itemId, table.code),
+    // The codes delivered to one reservation; partial, so codes still in the pool are not in it.
+    index("codes_reservation_idx").on(table.reservationId).where(isNotNull(table.reservationId)),
+  ],
 );
 
 export const payments = pgTable(

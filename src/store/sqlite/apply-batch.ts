@@ -1,6 +1,10 @@
 // Journal entries -> rows of the embedded store, inside one transaction the caller opens. Unit counts
 // are merged per item over the whole batch and written once ("merge before you write"); row inserts
 // and status changes go through prepared statements, which bun:sqlite runs at about a million a second.
+//
+// What events carry for the ledger alone is ignored: a hold's `seq`, `row` and `token`, and a
+// confirmation's `userId`, `seq` and `row` (the reservation's id, which the events also carry, already
+// names them, and its row already has its buyer).
 
 import type { Database } from "bun:sqlite";
 import type { JournalEntry } from "../../journal/journal.ts";

@@ -2,6 +2,7 @@
 // drizzle/sqlite from this file. Times are integer milliseconds since the epoch; money is integer
 // minor units. The write-behind flusher keeps these tables equal to what the journals decided.
 
+import { isNotNull } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const sales = sqliteTable("sales", {
@@ -53,7 +54,12 @@ export const reservations = sqliteTable(
   },
   (table) => [
     index("reservations_sale_id_idx").on(table.saleId, table.id),
+    // Live holds (status held) and confirmed units are found without reading ended rows.
     index("reservations_sale_status_idx").on(table.saleId, table.status, table.id),
+    // A buyer's history in a sale (reads of reservations older than the owner's recent window).
+    index("reservations_sale_user_idx").on(table.saleId, table.userId),
+    // Recovery reads the keyed holds of the last 24 h; partial, so unkeyed holds cost nothing here.
+    index("reservations_sale_keyed_idx").on(table.saleId, table.createdAt).where(isNotNull(table.idempotencyKey)),
   ],
 );
 
@@ -67,7 +73,11 @@ export const codes = sqliteTable(
     code: text("code").notNull(),
     reservationId: text("reservation_id"),
   },
-  (table) => [index("codes_item_code_idx").on(table.saleId, table.itemId, table.code)],
+  (table) => [
+    index("codes_item_code_idx").on(table.saleId, table.itemId, table.code),
+    // The codes delivered to one reservation; partial, so codes still in the pool are not in it.
+    index("codes_reservation_idx").on(table.reservationId).where(isNotNull(table.reservationId)),
+  ],
 );
 
 export const payments = sqliteTable(

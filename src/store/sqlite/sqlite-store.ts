@@ -1,26 +1,31 @@
 // The embedded system of record: one SQLite file in the data dir, reached through drizzle-orm.
-// Reads (recovery, operator listings) use drizzle's query builder; the write-behind batch uses
-// prepared statements inside one immediate transaction (see apply-batch.ts).
+// Operator listings and buyer reads use drizzle's query builder; recovery's load of what is live
+// (load-sale.ts) and the write-behind batch (apply-batch.ts, one immediate transaction) use prepared
+// statements.
 
 import { Database } from "bun:sqlite";
-import { and, asc, eq, gt, inArray, isNotNull } from "drizzle-orm";
+import { and, asc, eq, gt, inArray } from "drizzle-orm";
 import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
 import { migrate } from "drizzle-orm/bun-sqlite/migrator";
 import type { JournalEntry } from "../../journal/journal.ts";
-import type { SaleSnapshot } from "../../ledger/restore.ts";
-import type { Payment, PaymentOutcome } from "../../ledger/types.ts";
+import type { StoredSale } from "../../ledger/restore.ts";
+import type { Payment, PaymentOutcome, Reservation } from "../../ledger/types.ts";
 import { migrationsFolder } from "../migrations-folder.ts";
+import { codesByReservation, toReservation } from "../reservation-row.ts";
 import type { ReservationPage, ReservationQuery, Store } from "../store.ts";
 import { prepareApply } from "./apply-batch.ts";
+import { type LoadSale, prepareLoadSale } from "./load-sale.ts";
 import * as schema from "./schema.ts";
-import { toReservation } from "../reservation-row.ts";
 
+/** Reservation ids per code lookup: well under SQLite's 32,766 bound parameters. */
+const CODE_LOOKUP_IDS_MAX = 1_000;
 
 export class SqliteStore implements Store {
   readonly dialect = "sqlite" as const;
   private readonly sqlite: Database;
   private readonly db: BunSQLiteDatabase<typeof schema>;
   private applyBatch: ReturnType<typeof prepareApply> | null = null;
+  private loadSale: LoadSale | null = null;
 
   constructor(readonly path: string) {
     this.sqlite = new Database(path, { create: true, strict: true });
@@ -50,53 +55,40 @@ export class SqliteStore implements Store {
     this.applyBatch(journalId, entries);
   }
 
-  async loadSales(owns: (saleId: string) => boolean): Promise<SaleSnapshot[]> {
-    const { sales, items, codes, reservations, payments } = schema;
-    const snapshots: SaleSnapshot[] = [];
-    for (const sale of this.db.select().from(sales).all()) {
-      if (!owns(sale.id)) continue;
-      const codeRows = this.db.select().from(codes).where(eq(codes.saleId, sale.id)).orderBy(asc(codes.ordinal)).all();
-      const codesByReservation = new Map<string, string[]>();
-      for (const row of codeRows) {
-        if (row.reservationId === null) continue;
-        const list = codesByReservation.get(row.reservationId);
-        if (list === undefined) codesByReservation.set(row.reservationId, [row.code]);
-        else list.push(row.code);
-      }
-      const itemRows = this.db.select().from(items).where(eq(items.saleId, sale.id)).orderBy(asc(items.position)).all();
-      snapshots.push({
-        sale,
-        items: itemRows.map((item) => ({
-          ...item,
-          codes: codeRows
-            .filter((row) => row.itemId === item.id)
-            .map((row) => ({ code: row.code, assigned: row.reservationId !== null })),
-        })),
-        reservations: this.db
-          .select()
-          .from(reservations)
-          .where(eq(reservations.saleId, sale.id))
-          .orderBy(asc(reservations.createdAt), asc(reservations.id))
-          .all()
-          .map((row) => ({
-            ...toReservation(row, codesByReservation.get(row.id) ?? []),
-            idempotencyKey: row.idempotencyKey,
-            fingerprint: row.fingerprint,
-          })),
-        payments: this.db
-          .select()
-          .from(payments)
-          .where(eq(payments.saleId, sale.id))
-          .orderBy(asc(payments.receivedAt))
-          .all()
-          .map((row) => ({ ...row, outcome: row.outcome as PaymentOutcome })),
-      });
+  async loadSales(owns: (saleId: string) => boolean, now = Date.now()): Promise<StoredSale[]> {
+    this.loadSale ??= prepareLoadSale(this.sqlite);
+    const loaded: StoredSale[] = [];
+    for (const sale of this.db.select().from(schema.sales).orderBy(asc(schema.sales.id)).all()) {
+      if (owns(sale.id)) loaded.push(this.loadSale(sale, now));
     }
-    return snapshots;
+    return loaded;
+  }
+
+  async reservation(saleId: string, reservationId: string): Promise<Reservation | null> {
+    const { reservations } = schema;
+    const row = this.db
+      .select()
+      .from(reservations)
+      .where(and(eq(reservations.id, reservationId), eq(reservations.saleId, saleId)))
+      .get();
+    if (row === undefined) return null;
+    return toReservation(row, row.status === "confirmed" ? this.deliveredCodes([row.id]).get(row.id) ?? [] : []);
+  }
+
+  async reservationsOfBuyer(saleId: string, userId: string): Promise<Reservation[]> {
+    const { reservations } = schema;
+    const rows = this.db
+      .select()
+      .from(reservations)
+      .where(and(eq(reservations.saleId, saleId), eq(reservations.userId, userId)))
+      .orderBy(asc(reservations.createdAt), asc(reservations.id))
+      .all();
+    const codes = this.deliveredCodes(rows.filter((row) => row.status === "confirmed").map((row) => row.id));
+    return rows.map((row) => toReservation(row, codes.get(row.id) ?? []));
   }
 
   async listReservations(saleId: string, query: ReservationQuery): Promise<ReservationPage> {
-    const { reservations, codes } = schema;
+    const { reservations } = schema;
     const conditions = [eq(reservations.saleId, saleId)];
     if (query.status !== undefined) conditions.push(eq(reservations.status, query.status));
     if (query.cursor !== undefined) conditions.push(gt(reservations.id, query.cursor));
@@ -108,22 +100,9 @@ export class SqliteStore implements Store {
       .limit(query.limit + 1)
       .all();
     const page = rows.slice(0, query.limit);
-    const codesByReservation = new Map<string, string[]>();
-    const ids = page.filter((row) => row.status === "confirmed").map((row) => row.id);
-    if (ids.length > 0) {
-      const codeRows = this.db
-        .select({ reservationId: codes.reservationId, code: codes.code })
-        .from(codes)
-        .where(and(eq(codes.saleId, saleId), isNotNull(codes.reservationId), inArray(codes.reservationId, ids)))
-        .orderBy(asc(codes.ordinal))
-        .all();
-      for (const row of codeRows) {
-        const id = row.reservationId as string;
-        codesByReservation.set(id, [...(codesByReservation.get(id) ?? []), row.code]);
-      }
-    }
+    const delivered = this.deliveredCodes(page.filter((row) => row.status === "confirmed").map((row) => row.id));
     return {
-      reservations: page.map((row) => toReservation(row, codesByReservation.get(row.id) ?? [])),
+      reservations: page.map((row) => toReservation(row, delivered.get(row.id) ?? [])),
       nextCursor: rows.length > query.limit ? (page[page.length - 1]?.id ?? null) : null,
     };
   }
@@ -139,6 +118,28 @@ export class SqliteStore implements Store {
       .orderBy(asc(payments.receivedAt), asc(payments.eventId))
       .all()
       .map((row) => ({ ...row, outcome: row.outcome as PaymentOutcome }));
+  }
+
+  /**
+   * The codes delivered to each of `ids`, in delivery order, through the partial index on
+   * codes.reservation_id. The ids are few (a page, one buyer's confirmed reservations), and chunked
+   * all the same so that no list passes SQLite's limit on bound parameters.
+   */
+  private deliveredCodes(ids: string[]): Map<string, string[]> {
+    const { codes } = schema;
+    const rows: [string, string][] = [];
+    for (let at = 0; at < ids.length; at += CODE_LOOKUP_IDS_MAX) {
+      const chunk = ids.slice(at, at + CODE_LOOKUP_IDS_MAX);
+      for (const row of this.db
+        .select({ reservationId: codes.reservationId, code: codes.code })
+        .from(codes)
+        .where(inArray(codes.reservationId, chunk))
+        .orderBy(asc(codes.ordinal))
+        .all()) {
+        rows.push([row.reservationId as string, row.code]);
+      }
+    }
+    return codesByReservation(rows);
   }
 
   async close(): Promise<void> {

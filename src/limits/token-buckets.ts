@@ -40,6 +40,28 @@ export class TokenBuckets {
 
   take(key: string): TakeResult {
     if (this.ratePerSecond <= 0) return UNLIMITED;
+    const bucket = this.refilled(key);
+    if (bucket.tokens >= 1) {
+      bucket.tokens -= 1;
+      const resetSeconds = Math.ceil((this.burst - bucket.tokens) / this.ratePerSecond);
+      return { ok: true, remaining: Math.floor(bucket.tokens), resetSeconds };
+    }
+    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerSecond)) };
+  }
+
+  /**
+   * Take `count` units that were spent elsewhere (another worker's share of the same key), whether
+   * or not the bucket has them: it may go into debt down to minus its burst, refusing takes until
+   * it refills.
+   */
+  debit(key: string, count: number): void {
+    if (this.ratePerSecond <= 0 || count <= 0) return;
+    const bucket = this.refilled(key);
+    bucket.tokens = Math.max(-this.burst, bucket.tokens - count);
+  }
+
+  /** The key's bucket as of now: made full when new, refilled for the time since it was last used. */
+  private refilled(key: string): Bucket {
     const now = this.clock();
     let bucket = this.buckets.get(key);
     if (bucket === undefined) {
@@ -47,16 +69,10 @@ export class TokenBuckets {
       bucket = { tokens: this.burst, updatedMs: now };
       this.buckets.set(key, bucket);
     } else {
-      const refill = ((now - bucket.updatedMs) / 1000) * this.ratePerSecond;
-      bucket.tokens = Math.min(this.burst, bucket.tokens + refill);
+      bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.updatedMs) / 1000) * this.ratePerSecond);
       bucket.updatedMs = now;
     }
-    if (bucket.tokens >= 1) {
-      bucket.tokens -= 1;
-      const resetSeconds = Math.ceil((this.burst - bucket.tokens) / this.ratePerSecond);
-      return { ok: true, remaining: Math.floor(bucket.tokens), resetSeconds };
-    }
-    return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - bucket.tokens) / this.ratePerSecond)) };
+    return bucket;
   }
 
   /** Live buckets (those not yet full again); for tests and metrics. */

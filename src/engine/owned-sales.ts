@@ -1,0 +1,156 @@
+// The sales one owner holds, with the group commit they share and what the owner tracks per sale:
+// how far its snapshot reaches, how much happened since, its cached public document. Every command
+// goes through `execute` here, which expires what is due first (so a unit whose hold just expired
+// is never refused as sold out) and appends the events to the pending group commit.
+
+import { GroupCommit } from "../journal/group-commit.ts";
+import type { Journal } from "../journal/journal.ts";
+import { saveSale } from "../ledger/sale-image.ts";
+import type { SaleLedger } from "../ledger/sale-ledger.ts";
+import type { Outcome, Reservation, SaleCommand, SaleEvent } from "../ledger/types.ts";
+
+export type OwnedSale = {
+  ledger: SaleLedger;
+  /** The journal sequence of its last durable snapshot (0: none yet). */
+  snapshotSeq: number;
+  /** The sequence of its latest committed event. */
+  lastEventSeq: number;
+  /** Events committed since the last snapshot was taken, and when that was. */
+  changedSinceSnapshot: number;
+  snapshotTakenAt: number;
+  snapshotting: boolean;
+  /** The rendered public document and the version (events applied, status) it shows. */
+  document: { version: number; status: string; document: string; etag: string } | null;
+};
+
+export type CommitHooks = {
+  now: () => number;
+  committed: (events: number, commitMs: number, saleIds: Set<string>) => void;
+  failed: (error: unknown) => void;
+};
+
+export class OwnedSales {
+  private readonly byId = new Map<string, OwnedSale>();
+  readonly commit: GroupCommit;
+
+  constructor(
+    private readonly journal: Journal,
+    hooks: CommitHooks,
+  ) {
+    this.commit = new GroupCommit(journal, {
+      now: hooks.now,
+      failed: hooks.failed,
+      committed: (events, commitMs) => hooks.committed(events.length, commitMs, this.noteCommitted(events)),
+    });
+  }
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  get(saleId: string): OwnedSale | undefined {
+    return this.byId.get(saleId);
+  }
+
+  ids(): string[] {
+    return [...this.byId.keys()];
+  }
+
+  values(): IterableIterator<OwnedSale> {
+    return this.byId.values();
+  }
+
+  add(saleId: string, ledger: SaleLedger, snapshotSeq: number, lastEventSeq: number): void {
+    this.byId.set(saleId, {
+      ledger,
+      snapshotSeq,
+      lastEventSeq,
+      changedSinceSnapshot: snapshotSeq === 0 ? 1 : 0,
+      snapshotTakenAt: 0,
+      snapshotting: false,
+      document: null,
+    });
+  }
+
+  /** Decide a command on a sale at `now`, holds past their time expiring first. */
+  execute(sale: OwnedSale, command: SaleCommand, now: number, known?: Reservation): Outcome {
+    const ledger = sale.ledger;
+    const due = ledger.nextExpiry();
+    if (due !== undefined && due <= now) ledger.expire(now, this.commit.pending);
+    return ledger.execute(command, now, this.commit.pending, known);
+  }
+
+  /** Expire what is due in every sale; the expiries commit this turn. */
+  expireDue(now: number): number {
+    const before = this.commit.pending.length;
+    for (const sale of this.byId.values()) {
+      const due = sale.ledger.nextExpiry();
+      if (due !== undefined && due <= now) sale.ledger.expire(now, this.commit.pending);
+    }
+    const expired = this.commit.pending.length - before;
+    if (expired > 0) this.commit.schedule();
+    return expired;
+  }
+
+  /** Note each committed event's sequence against its sale; returns the sales touched. */
+  private noteCommitted(events: readonly SaleEvent[]): Set<string> {
+    const touched = new Set<string>();
+    let seq = this.journal.lastSeq - events.length;
+    let lastId = "";
+    let last: OwnedSale | undefined;
+    for (const event of events) {
+      seq += 1;
+      if (event.saleId !== lastId) {
+        lastId = event.saleId;
+        last = this.byId.get(lastId);
+        touched.add(lastId);
+      }
+      if (last === undefined) continue;
+      last.lastEventSeq = seq;
+      last.changedSinceSnapshot += 1;
+    }
+    return touched;
+  }
+
+  /** Sales whose snapshot is due: `events` changes since the last, or `ms` since it with any change. */
+  snapshotsDue(now: number, events: number, ms: number): OwnedSale[] {
+    const due: OwnedSale[] = [];
+    for (const sale of this.byId.values()) {
+      if (sale.snapshotting || sale.changedSinceSnapshot === 0) continue;
+      if (sale.changedSinceSnapshot >= events || now - sale.snapshotTakenAt >= ms || sale.snapshotSeq === 0) due.push(sale);
+    }
+    return due;
+  }
+
+  /** The sale's state as bytes at the journal's last sequence (call with nothing pending). */
+  takeSnapshot(sale: OwnedSale, now: number): { seq: number; bytes: Uint8Array } {
+    const seq = this.journal.lastSeq;
+    sale.snapshotting = true;
+    sale.changedSinceSnapshot = 0;
+    sale.snapshotTakenAt = now;
+    return { seq, bytes: saveSale(sale.ledger.state) };
+  }
+
+  snapshotDurable(sale: OwnedSale, seq: number): void {
+    sale.snapshotting = false;
+    sale.snapshotSeq = Math.max(sale.snapshotSeq, seq);
+  }
+
+  snapshotFailed(sale: OwnedSale): void {
+    sale.snapshotting = false;
+    sale.changedSinceSnapshot = Math.max(1, sale.changedSinceSnapshot);
+  }
+
+  /**
+   * The journal may be cut through this sequence: every sale's snapshot holds all of its events up
+   * to it. A sale with nothing new since its snapshot holds everything; one never snapshotted holds
+   * nothing.
+   */
+  truncationBound(): number {
+    let bound = this.journal.lastSeq;
+    for (const sale of this.byId.values()) {
+      if (sale.snapshotSeq === 0 || sale.lastEventSeq > sale.snapshotSeq) bound = Math.min(bound, sale.snapshotSeq);
+    }
+    return bound;
+  }
+}

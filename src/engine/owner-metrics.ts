@@ -1,0 +1,11 @@
+// What a sale owner reports as it works; ServerMetrics implements it, tests may pass nothing.
+
+import type { SaleCommand } from "../ledger/types.ts";
+
+export interface OwnerMetrics {
+  /** A command's outcome code: "ok", a refusal, or a payment outcome. */
+  outcome(kind: SaleCommand["kind"], code: string): void;
+  committed(events: number, commitMs: number): void;
+  expired(count: number): void;
+  snapshot(bytes: number, ms: number): void;
+}

@@ -1,0 +1,404 @@
+// The engine: the owner of a set of sales inside one worker process. It holds their ledgers (single
+// writer, so decisions need no locks), decides every command at once, commits the tick's events to
+// the worker's journal in one group commit and answers after it; it expires holds on time, snapshots
+// sales so the journal stays short, and recovers them from the journal alone (recovery.ts). The
+// store and the journal's upkeep run behind it, in the background thread (background.ts).
+//
+// Fail-stop: a broken invariant (or any exception out of a ledger) means memory may hold half a
+// decision. The owner then commits nothing more and stops the process at once; recovery rebuilds
+// the sales from what was committed.
+
+import type { GroupCommit } from "../journal/group-commit.ts";
+import type { Journal } from "../journal/journal.ts";
+import type { SnapshotFile } from "../journal/snapshots.ts";
+import { RecentEnded } from "../ledger/recent-ended.ts";
+import { SaleLedger } from "../ledger/sale-ledger.ts";
+import type { HoldCommand, Outcome, PaymentOutcome, SaleCommand, SaleSpec } from "../ledger/types.ts";
+import { adminSaleView } from "../ledger/views.ts";
+import type { TokenBuckets } from "../limits/token-buckets.ts";
+import type { ReservationQuery, Store } from "../store/store.ts";
+import type { Background } from "./background.ts";
+import { type Clock, engineClock } from "./clock.ts";
+import { ForwardTokens } from "./forward-tokens.ts";
+import {
+  type CreateOutcome,
+  type HoldAnswer,
+  type HoldReply,
+  type PublicDocument,
+  type RateLimitLeft,
+  type Readiness,
+  type SaleGateway,
+  Unavailable,
+} from "./gateway.ts";
+import { OwnedSales, type OwnedSale } from "./owned-sales.ts";
+import type { OwnerMetrics } from "./owner-metrics.ts";
+import { OwnerReads } from "./owner-reads.ts";
+import { recoverSales } from "./recovery.ts";
+import { renderReservation } from "./render.ts";
+
+export type SaleOwnerOptions = {
+  journal: Journal;
+  snapshots: SnapshotFile;
+  store: Store;
+  background: Background;
+  journalId: string;
+  /** Whether this owner owns `saleId` (one worker: every sale). */
+  owns?: (saleId: string) => boolean;
+  /** The engine's clock; by default wall time anchored at start and advanced monotonically. */
+  clock?: Clock;
+  expiryIntervalMs?: number;
+  /** How long a read of the store waits for it to catch up before answering 503. */
+  storeReadWaitMs?: number;
+  /** Past this many events not yet in the store, new holds are refused with 503 (bounded backlog). */
+  journalBacklogMax?: number;
+  /** Ended reservations kept in memory for buyers' reads and late payments. */
+  recentEndedMax?: number;
+  metrics?: OwnerMetrics;
+  /** Stops the process: a journal commit failed or an invariant broke. Default: exit at once. */
+  fatal?: (error: unknown) => void;
+  /** The per-buyer hold limit, taken here where every worker's holds of a sale arrive (429 beyond). */
+  buyerLimits?: TokenBuckets;
+  log?: (level: "info" | "warn" | "error" | "fatal", msg: string, fields?: Record<string, unknown>) => void;
+};
+
+/** A sale is snapshotted once this many of its events follow its last snapshot... */
+export const SNAPSHOT_AFTER_EVENTS = 200_000;
+/** ...or once this long has passed with any change. */
+export const SNAPSHOT_AFTER_MS = 30_000;
+const SNAPSHOT_CHECK_MS = 250;
+
+type State = "recovering" | "serving" | "draining" | "failed";
+
+export class SaleOwner implements SaleGateway {
+  readonly sales: OwnedSales;
+  readonly recent: RecentEnded;
+  readonly tokens = new ForwardTokens();
+  readonly background: Background;
+  readonly reads: OwnerReads;
+  private clock: Clock;
+  private state: State = "recovering";
+  private timers: ReturnType<typeof setInterval>[] = [];
+  /** Told which sales each commit changed (the cluster publishes their snapshots). */
+  onCommitted: (saleIds: Set<string>) => void = () => {};
+  /** Events replayed at the last start, for the log and the bench. */
+  replayedAtStart = 0;
+
+  constructor(private readonly options: SaleOwnerOptions) {
+    this.clock = options.clock ?? engineClock(options.journal.lastCommittedAt);
+    this.background = options.background;
+    this.recent = new RecentEnded(options.recentEndedMax);
+    this.sales = new OwnedSales(options.journal, {
+      now: () => this.clock(),
+      committed: (events, commitMs, saleIds) => {
+        options.metrics?.committed(events, commitMs);
+        this.background.notify();
+        this.reads.changed(saleIds);
+        this.onCommitted(saleIds);
+      },
+      failed: (error) => this.failStop(error, "journal commit failed"),
+    });
+    this.reads = new OwnerReads(this.sales, {
+      now: () => this.clock(),
+      store: options.store,
+      background: options.background,
+      journal: options.journal,
+      storeReadWaitMs: options.storeReadWaitMs ?? 5_000,
+      ensureServing: () => this.ensureServing(),
+    });
+  }
+
+  get commit(): GroupCommit {
+    return this.sales.commit;
+  }
+
+  now(): number {
+    return this.clock();
+  }
+
+  /** Recover from the journal (recovery.ts), start the background thread, then serve. */
+  async start(): Promise<void> {
+    const recovery = await recoverSales({
+      journal: this.options.journal,
+      snapshots: this.options.snapshots,
+      store: this.options.store,
+      journalId: this.options.journalId,
+      owns: this.options.owns ?? (() => true),
+      recent: this.recent,
+      tokens: this.tokens,
+      now: this.clock(),
+    });
+    for (const [saleId, sale] of recovery.sales) this.sales.add(saleId, sale.ledger, sale.snapshotSeq, sale.lastEventSeq);
+    this.replayedAtStart = recovery.replayed;
+    this.background.start();
+    this.state = "serving";
+    this.timers.push(setInterval(() => this.expireDue(), this.options.expiryIntervalMs ?? 100));
+    this.timers.push(setInterval(() => this.snapshotDue(), SNAPSHOT_CHECK_MS));
+    for (const timer of this.timers) timer.unref?.();
+    this.expireDue();
+    // Sales loaded from the store, or replayed without a snapshot, get one now: the journal can then
+    // be truncated behind them.
+    this.snapshotDue(true);
+  }
+
+  private stopping: Promise<void> | null = null;
+
+  /** Stop taking commands, commit what was decided, flush the store (bounded), stop the thread. */
+  stop(drainTimeoutMs = 10_000): Promise<void> {
+    this.stopping ??= this.drainAndStop(drainTimeoutMs);
+    return this.stopping;
+  }
+
+  private async drainAndStop(drainTimeoutMs: number): Promise<void> {
+    if (this.state !== "failed") this.state = "draining";
+    for (const timer of this.timers) clearInterval(timer);
+    this.reads.close();
+    this.commit.commit();
+    // Everything acknowledged is in the journal already; the store catching up is best effort here
+    // and a drain that cannot finish (the store is away) is reported, not waited for forever.
+    let drainError: unknown = null;
+    const drained = await Promise.race([
+      this.background.drain().then(
+        () => true,
+        (error: unknown) => {
+          drainError = error;
+          return false;
+        },
+      ),
+      Bun.sleep(drainTimeoutMs).then(() => false),
+    ]);
+    await this.background.stop();
+    if (!drained) {
+      throw new Error(`the store did not catch up with the journal before stopping: ${drainError === null ? "timed out" : String(drainError)}`);
+    }
+  }
+
+  ownedSaleIds(): string[] {
+    return this.sales.ids();
+  }
+
+  /** Events decided and waiting for their journal commit (admission control sheds holds past a bound). */
+  get pendingEvents(): number {
+    return this.commit.pending.length;
+  }
+
+  get saleCount(): number {
+    return this.sales.size;
+  }
+
+  /** Holds held now, over every sale (a gauge). */
+  liveHolds(): number {
+    let live = 0;
+    for (const sale of this.sales.values()) live += sale.ledger.state.holds.size;
+    return live;
+  }
+
+  private unavailableReason(): string | null {
+    if (this.state === "recovering") return "The server is recovering its sales.";
+    if (this.state === "draining" || this.state === "failed") return "The server is shutting down.";
+    return null;
+  }
+
+  private ensureServing(): void {
+    const reason = this.unavailableReason();
+    if (reason !== null) throw new Unavailable(reason, this.state === "recovering" ? 1 : 2);
+  }
+
+  async createSale(spec: SaleSpec): Promise<CreateOutcome> {
+    this.ensureServing();
+    if (this.sales.get(spec.id) !== undefined) return { ok: false, refusal: "already_exists", detail: `Sale ${spec.id} exists.` };
+    const ledger = this.decide(() => SaleLedger.create(spec, this.clock(), this.commit.pending, this.recent));
+    this.sales.add(spec.id, ledger, 0, this.options.journal.lastSeq + 1);
+    await this.commit.durable();
+    return { ok: true, sale: adminSaleView(ledger.state, this.clock()) };
+  }
+
+  hold(saleId: string, command: HoldCommand, reply: HoldReply): void {
+    const reason = this.unavailableReason();
+    if (reason !== null) return reply({ ok: false, refusal: "unavailable", detail: reason, retryAfterSeconds: 1 });
+    let rateLimit: RateLimitLeft | null = null;
+    const limits = this.options.buyerLimits;
+    if (limits?.enabled === true) {
+      const taken = limits.take(command.userId);
+      if (!taken.ok) {
+        const detail = `Too many holds from this buyer; retry after ${taken.retryAfterSeconds} s.`;
+        return reply({ ok: false, refusal: "rate_limited", detail, retryAfterSeconds: taken.retryAfterSeconds });
+      }
+      rateLimit = { remaining: taken.remaining, resetSeconds: taken.resetSeconds };
+    }
+    const sale = this.sales.get(saleId);
+    if (sale === undefined) return reply({ ok: false, refusal: "not_found", detail: `No sale ${saleId}.` });
+    const token = command.token ?? 0;
+    if (token !== 0) {
+      const again = this.answerResend(token, sale, rateLimit);
+      if (again !== null) return this.commit.defer(reply, again);
+    }
+    if (this.background.backlog > (this.options.journalBacklogMax ?? Number.POSITIVE_INFINITY)) {
+      const detail = "The system of record is behind; holds pause until it catches up.";
+      return reply({ ok: false, refusal: "unavailable", detail, retryAfterSeconds: 5 });
+    }
+    const outcome = this.decide(() => this.sales.execute(sale, command, this.clock()));
+    let answer: HoldAnswer;
+    if (outcome.ok && "reservation" in outcome) {
+      answer = { ok: true, body: renderReservation(outcome.reservation), replayed: outcome.replayed === true, rateLimit };
+      if (token !== 0 && outcome.replayed !== true) this.tokens.remember(token, { saleId, reservationId: outcome.reservation.id, kind: "hold" });
+    } else if (!outcome.ok) {
+      answer = { ok: false, refusal: outcome.refusal, detail: outcome.detail };
+    } else {
+      return this.failStop(new Error("a hold was answered without a reservation"), "ledger");
+    }
+    this.options.metrics?.outcome("hold", outcome.ok ? "ok" : outcome.refusal);
+    this.commit.defer(reply, answer);
+  }
+
+  /**
+   * A command sent again under a token seen before: the first send's hold or release happened (its
+   * answer was lost with a peer or a previous process of this owner). Answer what it answered.
+   */
+  private answerResend(token: number, sale: OwnedSale, rateLimit: RateLimitLeft | null): HoldAnswer | null {
+    const seen = this.tokens.find(token);
+    if (seen === undefined || seen.saleId !== sale.ledger.state.id) return null;
+    const found = sale.ledger.state.findReservation(seen.reservationId);
+    if (found === undefined) {
+      return { ok: false, refusal: "unavailable", detail: "The first attempt of this request is being looked up.", retryAfterSeconds: 1 };
+    }
+    const first = seen.kind === "hold" ? { ...found, status: "held" as const, codes: [], endedAt: 0, paymentId: null } : found;
+    return { ok: true, body: renderReservation(first), replayed: false, rateLimit };
+  }
+
+  async execute(saleId: string, command: SaleCommand): Promise<Outcome> {
+    this.ensureServing();
+    let sale = this.sales.get(saleId);
+    if (sale === undefined) return { ok: false, refusal: "not_found", detail: `No sale ${saleId}.` };
+    if (command.kind === "hold") {
+      return new Promise((resolve, reject) =>
+        this.hold(saleId, command, (answer) => {
+          try {
+            resolve(this.reads.holdOutcome(answer));
+          } catch (error) {
+            reject(error);
+          }
+        }),
+      );
+    }
+    const token = command.kind === "release" ? (command.token ?? 0) : 0;
+    if (token !== 0) {
+      const seen = this.tokens.find(token);
+      const found = seen?.kind === "release" ? sale.ledger.state.findReservation(seen.reservationId) : undefined;
+      if (found !== undefined) return { ok: true, reservation: found };
+    }
+    // A release or payment naming a reservation that has left memory: fetch it from the store first.
+    const historyId = sale.ledger.needsHistory(command);
+    const known = historyId === null ? undefined : ((await this.reads.storedReservation(saleId, historyId)) ?? undefined);
+    this.ensureServing();
+    sale = this.sales.get(saleId);
+    if (sale === undefined) return { ok: false, refusal: "not_found", detail: `No sale ${saleId}.` };
+    const owned = sale;
+    const outcome = this.decide(() => this.sales.execute(owned, command, this.clock(), known));
+    this.options.metrics?.outcome(command.kind, outcome.ok ? ("payment" in outcome ? outcome.payment : "ok") : outcome.refusal);
+    if (token !== 0 && outcome.ok && "reservation" in outcome) {
+      this.tokens.remember(token, { saleId, reservationId: outcome.reservation.id, kind: "release" });
+    }
+    await this.commit.durable();
+    return outcome;
+  }
+
+  /** Run a decision; anything it throws stops the process before anything else is committed. */
+  private decide<T>(decision: () => T): T {
+    try {
+      return decision();
+    } catch (error) {
+      return this.failStop(error, "ledger");
+    }
+  }
+
+  private failStop(error: unknown, where: string): never {
+    this.state = "failed";
+    this.commit.halt(error);
+    this.options.log?.("fatal", `${where}: the process stops`, { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+    (this.options.fatal ?? defaultFatal)(error);
+    // The fatal hook of a test returns; nothing may go on from here either way.
+    throw error;
+  }
+
+  adminSale(saleId: string) {
+    return this.reads.adminSale(saleId);
+  }
+  listSales() {
+    return this.reads.listSales();
+  }
+  publicSale(saleId: string): Promise<PublicDocument | null> {
+    return this.reads.publicSale(saleId);
+  }
+  watchSale(saleId: string, listener: (document: string) => void) {
+    return this.reads.watchSale(saleId, listener);
+  }
+  reservation(saleId: string, userId: string, reservationId: string) {
+    return this.reads.reservation(saleId, userId, reservationId);
+  }
+  reservationsOf(saleId: string, userId: string) {
+    return this.reads.reservationsOf(saleId, userId);
+  }
+  storeReservations(saleId: string, query: ReservationQuery) {
+    return this.reads.storeReservations(saleId, query);
+  }
+  storePayments(saleId: string, outcome?: PaymentOutcome) {
+    return this.reads.storePayments(saleId, outcome);
+  }
+  unitGauges() {
+    return this.reads.unitGauges();
+  }
+
+  readiness(): Readiness {
+    const reasons: string[] = [];
+    if (this.state === "recovering") reasons.push("recovering");
+    if (this.state === "draining" || this.state === "failed") reasons.push("draining");
+    const backlog = this.background.backlog;
+    const max = this.options.journalBacklogMax ?? Number.POSITIVE_INFINITY;
+    if (backlog > max) reasons.push("store unreachable with journal backlog past its bound");
+    const storeError = this.background.connected ? this.background.lastError : (this.background.lastError ?? "not connected yet");
+    return { ready: reasons.length === 0, reasons, journalBacklog: backlog, storeError };
+  }
+
+  /** The expiry tick: every hold past its `expiresAt` returns its stock (invariant 6). */
+  private expireDue(): void {
+    if (this.state !== "serving") return;
+    const expired = this.decide(() => this.sales.expireDue(this.clock()));
+    if (expired > 0) this.options.metrics?.expired(expired);
+  }
+
+  /**
+   * The snapshot tick: write a snapshot of each sale that has changed enough (or long enough ago),
+   * then let the background thread delete the journal batches every snapshot covers.
+   */
+  private snapshotDue(all = false): void {
+    if (this.state !== "serving") return;
+    const now = this.clock();
+    const due = this.sales.snapshotsDue(now, all ? 0 : SNAPSHOT_AFTER_EVENTS, all ? 0 : SNAPSHOT_AFTER_MS);
+    if (due.length === 0) {
+      this.background.truncate(this.sales.truncationBound());
+      return;
+    }
+    // Snapshots describe committed state only: commit what is pending first.
+    this.commit.commit();
+    for (const sale of due) {
+      const started = performance.now();
+      const taken = this.sales.takeSnapshot(sale, now);
+      this.options.metrics?.snapshot(taken.bytes.byteLength, performance.now() - started);
+      this.background.snapshot(sale.ledger.state.id, taken.seq, taken.bytes).then(
+        () => {
+          this.sales.snapshotDurable(sale, taken.seq);
+          this.background.truncate(this.sales.truncationBound());
+        },
+        (error: unknown) => {
+          this.sales.snapshotFailed(sale);
+          this.options.log?.("error", "snapshot failed", { sale: sale.ledger.state.id, error: String(error) });
+        },
+      );
+    }
+  }
+}
+
+function defaultFatal(): void {
+  // Synchronous: no event-loop turn may run (and commit) after this.
+  process.exit(70);
+}
