@@ -236,7 +236,12 @@ export class SaleOwner implements SaleGateway {
       const detail = "The system of record is behind; holds pause until it catches up.";
       return reply({ ok: false, refusal: "unavailable", detail, retryAfterSeconds: 5 });
     }
-    const outcome = this.decide(() => this.sales.execute(sale, command, this.clock()));
+    let outcome: Outcome;
+    try {
+      outcome = this.sales.execute(sale, command, this.clock());
+    } catch (error) {
+      return this.failStop(error, "ledger");
+    }
     let answer: HoldAnswer;
     if (outcome.ok && "reservation" in outcome) {
       answer = { ok: true, body: renderReservation(outcome.reservation), replayed: outcome.replayed === true, rateLimit };

@@ -156,6 +156,11 @@ function decodeUtf8(bytes: Uint8Array): string {
   }
 }
 
+/** A whole body's bytes to a value: UTF-8 checked, then as parseJsonText. */
+export function parseJsonBytes(bytes: ArrayBuffer): unknown {
+  return parseJsonText(decodeUtf8(new Uint8Array(bytes)));
+}
+
 /** JSON text to a value: empty is null, too deep is 400, `__proto__` keys are dropped. */
 export function parseJsonText(text: string): unknown {
   // No body at all (a DELETE, a bodyless POST) is not malformed JSON: the route's schema, if it

@@ -32,6 +32,15 @@ const FLAG_TOKEN = 4;
 type HoldPlaced = Extract<SaleEvent, { type: "hold_placed" }>;
 type HoldEnded = Extract<SaleEvent, { type: "hold_released" | "hold_expired" }>;
 
+/**
+ * Whether the event's id is the one its sale, number and row make (reservation-id.ts), which the
+ * decoder makes again: such an id starts with the sale id and a dot, which an id of the older form
+ * (a UUID, no dots) never does.
+ */
+function madeFromRow(event: { saleId: string; reservationId: string }): boolean {
+  return event.reservationId.charCodeAt(event.saleId.length) === 0x2e && event.reservationId.startsWith(event.saleId);
+}
+
 /** Writes batches into one buffer that grows as needed and is reused from batch to batch. */
 export class BatchWriter {
   private readonly out = new ByteWriter();
@@ -67,7 +76,7 @@ export class BatchWriter {
 
   private holdPlaced(event: HoldPlaced): void {
     const out = this.out;
-    const explicit = event.reservationId !== formatReservationId(event.saleId, event.seq, event.row);
+    const explicit = !madeFromRow(event);
     out.u8(Kind.HoldPlaced);
     out.u8((explicit ? FLAG_EXPLICIT_ID : 0) | (event.idempotencyKey !== null ? FLAG_IDEMPOTENCY_KEY : 0) | (event.token !== 0 ? FLAG_TOKEN : 0));
     out.str(event.saleId);
@@ -89,7 +98,7 @@ export class BatchWriter {
 
   private holdEnded(event: HoldEnded): void {
     const out = this.out;
-    const explicit = event.reservationId !== formatReservationId(event.saleId, event.seq, event.row);
+    const explicit = !madeFromRow(event);
     const token = event.type === "hold_released" ? event.token : 0;
     out.u8(event.type === "hold_released" ? Kind.HoldReleased : Kind.HoldExpired);
     out.u8((explicit ? FLAG_EXPLICIT_ID : 0) | (token !== 0 ? FLAG_TOKEN : 0));

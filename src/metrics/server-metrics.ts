@@ -15,7 +15,7 @@ export class ServerMetrics implements OwnerMetrics {
     help: "Ledger commands by kind and outcome code (ok, or the refusal's code).",
     labelNames: ["command", "outcome"],
   });
-  private readonly outcomeChildren = new Map<string, CounterChild>();
+  private readonly outcomeChildren = new Map<string, Map<string, CounterChild>>();
   private readonly commitSeconds = this.registry.histogram({
     name: "stampede_journal_commit_seconds",
     help: "Time of one group commit to the journal.",
@@ -133,9 +133,11 @@ export class ServerMetrics implements OwnerMetrics {
   }
 
   outcome(kind: SaleCommand["kind"], code: string): void {
-    const key = `${kind}\n${code}`;
-    let child = this.outcomeChildren.get(key);
-    if (child === undefined) this.outcomeChildren.set(key, (child = this.outcomes.labels(kind, code)));
+    // Two lookups, no string built: this runs once per hold.
+    let byCode = this.outcomeChildren.get(kind);
+    if (byCode === undefined) this.outcomeChildren.set(kind, (byCode = new Map()));
+    let child = byCode.get(code);
+    if (child === undefined) byCode.set(code, (child = this.outcomes.labels(kind, code)));
     child.inc();
   }
 

@@ -17,7 +17,9 @@ export type WriteBehindOptions = {
   retryMaxMs: number;
 };
 
-export const WRITE_BEHIND_DEFAULTS: WriteBehindOptions = { batchMax: 10_000, delayMs: 10, retryMinMs: 50, retryMaxMs: 5_000 };
+// Batches wait up to 50 ms to grow: the store's cost is per row, but each transaction and item-count
+// merge costs too, and a lag of 50 ms is nothing to the operator reads that wait for it.
+export const WRITE_BEHIND_DEFAULTS: WriteBehindOptions = { batchMax: 20_000, delayMs: 50, retryMinMs: 50, retryMaxMs: 5_000 };
 
 
 /** The flusher's state after a batch or a failure, as a thread reports it to its owner. */
