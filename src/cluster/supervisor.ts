@@ -89,6 +89,9 @@ export class Supervisor {
     const child = Bun.spawn([...selfCommand(), "serve"], {
       env: {
         ...process.env,
+        // Elysia reads it once, at import: in production it serves without Bun's development mode
+        // (which adds work to every request). An operator may still set it otherwise.
+        NODE_ENV: process.env.NODE_ENV ?? "production",
         PORT: String(port),
         HOST: config.host,
         STAMPEDE_DATA_DIR: config.dataDir,

@@ -19,9 +19,21 @@ export function tokenFor(userId: string): string {
   return token;
 }
 
+/**
+ * `retryUnknown`: each hold carries an Idempotency-Key, and a hold whose outcome the client did not
+ * learn (the connection died, or a 503) is sent again with the same key until it gets an answer, as
+ * a careful client does; then every unit held is one the clients were told about.
+ */
 export function race(
   url: string,
-  options: { lanes: number; saleIds: readonly string[]; itemId: string; buyers: number; quantity?: (n: number) => number },
+  options: {
+    lanes: number;
+    saleIds: readonly string[];
+    itemId: string;
+    buyers: number;
+    quantity?: (n: number) => number;
+    retryUnknown?: boolean;
+  },
 ): Race {
   const acks: Ack[] = [];
   const statuses = new Map<number, number>();
@@ -33,22 +45,30 @@ export function race(
       const userId = `buyer-${n % options.buyers}`;
       const saleId = options.saleIds[n % options.saleIds.length] as string;
       const quantity = options.quantity?.(n) ?? 1;
-      try {
-        const response = await fetch(`${url}/v1/sales/${saleId}/reservations`, {
-          method: "POST",
-          headers: { authorization: `Bearer ${tokenFor(userId)}`, "content-type": "application/json" },
-          body: JSON.stringify({ itemId: options.itemId, quantity }),
-        });
-        statuses.set(response.status, (statuses.get(response.status) ?? 0) + 1);
-        if (response.status === 201) {
-          const body = (await response.json()) as { id: string };
-          acks.push({ saleId, reservationId: body.id, userId, quantity });
-        } else {
-          await response.arrayBuffer();
+      const key = options.retryUnknown === true ? { "idempotency-key": `race-${n}` } : {};
+      for (let attempt = 0; ; attempt += 1) {
+        let status = 0;
+        try {
+          const response = await fetch(`${url}/v1/sales/${saleId}/reservations`, {
+            method: "POST",
+            headers: { authorization: `Bearer ${tokenFor(userId)}`, "content-type": "application/json", ...key },
+            body: JSON.stringify({ itemId: options.itemId, quantity }),
+          });
+          status = response.status;
+          if (status === 201) {
+            const body = (await response.json()) as { id: string };
+            acks.push({ saleId, reservationId: body.id, userId, quantity });
+          } else {
+            await response.arrayBuffer();
+          }
+        } catch {
+          await Bun.sleep(5);
         }
-      } catch {
-        statuses.set(0, (statuses.get(0) ?? 0) + 1);
-        await Bun.sleep(5);
+        statuses.set(status, (statuses.get(status) ?? 0) + 1);
+        const unknown = status === 0 || status === 503;
+        if (!unknown || options.retryUnknown !== true) break;
+        if (attempt >= 400) throw new Error(`hold race-${n} got no answer in ${attempt} attempts`);
+        await Bun.sleep(25);
       }
     }
   };
