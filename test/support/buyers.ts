@@ -45,7 +45,7 @@ export function race(
       const userId = `buyer-${n % options.buyers}`;
       const saleId = options.saleIds[n % options.saleIds.length] as string;
       const quantity = options.quantity?.(n) ?? 1;
-      const key = options.retryUnknown === true ? { "idempotency-key": `race-${n}` } : {};
+      const key: Record<string, string> = options.retryUnknown === true ? { "idempotency-key": `race-${n}` } : {};
       for (let attempt = 0; ; attempt += 1) {
         let status = 0;
         try {
