@@ -2,7 +2,9 @@
 // loads is on this server) and an OpenAPI 3 document that describes the app's routes.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { Elysia, t } from "elysia";
+import { type Harness, startHarness } from "../../test/support/harness.ts";
 import { docsPlugin } from "./docs.ts";
+import { escapeMarkdownText } from "./openapi-document.ts";
 
 let app: ReturnType<typeof buildApp>;
 let base = "";
@@ -97,18 +99,151 @@ describe("docsPlugin", () => {
   });
 });
 
+// The document of the whole app, as Swagger UI reads it: every operation must be one that "Try it
+// out" can send, and one whose answers a reader can look up.
+describe("the app's OpenAPI document", () => {
+  let h: Harness;
+  let document: OpenApiDocument;
+  beforeAll(async () => {
+    h = await startHarness();
+    document = (await (await fetch(`${h.url}/swagger/json`)).json()) as OpenApiDocument;
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
+  const operations = () =>
+    Object.entries(document.paths).flatMap(([path, methods]) => Object.entries(methods).map(([method, operation]) => ({ path, method, operation })));
+
+  test("every operation states its security, path parameters, request body and answers with schemas", () => {
+    expect(operations().length).toBeGreaterThanOrEqual(19);
+    for (const { path, method, operation } of operations()) {
+      const where = `${method.toUpperCase()} ${path}`;
+      // Public routes say `security: []` (anyone may call them), the others name their credential.
+      expect({ where, security: Array.isArray(operation.security) }).toEqual({ where, security: true });
+      for (const scheme of operation.security ?? []) {
+        for (const name of Object.keys(scheme)) expect(["buyer", "admin", "webhook"]).toContain(name);
+      }
+      if ((operation.security ?? []).length > 0) expect({ where, has401: "401" in (operation.responses ?? {}) }).toEqual({ where, has401: true });
+
+      const pathNames = [...path.matchAll(/\{([^}]+)\}/g)].map((match) => match[1] ?? "");
+      const declared = (operation.parameters ?? []).filter((parameter) => parameter.in === "path").map((parameter) => parameter.name);
+      expect({ where, path: declared.sort() }).toEqual({ where, path: pathNames.sort() });
+      for (const parameter of operation.parameters ?? []) {
+        expect({ where, parameter: parameter.name, schema: parameter.schema !== undefined }).toEqual({ where, parameter: parameter.name, schema: true });
+      }
+
+      if (method === "post" || method === "patch") {
+        const content = operation.requestBody?.content ?? {};
+        // JSON only: no route parses a form, so Swagger UI must not offer to send one.
+        expect({ where, media: Object.keys(content) }).toEqual({ where, media: ["application/json"] });
+        expect(content["application/json"]?.schema?.type).toBe("object");
+        expect({ where, example: content["application/json"]?.example !== undefined }).toEqual({ where, example: true });
+      } else {
+        expect({ where, body: operation.requestBody }).toEqual({ where, body: undefined });
+      }
+
+      const responses = Object.entries(operation.responses ?? {});
+      expect({ where, success: responses.some(([status]) => status.startsWith("2")) }).toEqual({ where, success: true });
+      for (const [status, response] of responses) {
+        if (status === "304") continue; // a Not Modified has no body by definition
+        const media = Object.entries(response.content ?? {});
+        expect({ where, status, media: media.length > 0 }).toEqual({ where, status, media: true });
+        for (const [type, { schema }] of media) expect({ where, status, type, schema: schema !== undefined }).toEqual({ where, status, type, schema: true });
+        // API.md: every error is a problem document (the readiness probe's 503 is its own document).
+        if (Number(status) >= 400 && path !== "/readyz") expect({ where, status, types: media.map(([type]) => type) }).toEqual({ where, status, types: ["application/problem+json"] });
+      }
+    }
+  });
+
+  test("the headers of the contract are parameters: Idempotency-Key on the hold, Stampede-Signature on the webhook", () => {
+    const hold = document.paths["/v1/sales/{saleId}/reservations"]?.post;
+    expect(hold?.parameters?.find((parameter) => parameter.name === "Idempotency-Key")).toMatchObject({
+      in: "header",
+      required: false,
+      schema: { type: "string", minLength: 1, maxLength: 128 },
+    });
+    const webhook = document.paths["/v1/webhooks/payments"]?.post;
+    expect(webhook?.parameters?.find((parameter) => parameter.name === "Stampede-Signature")).toMatchObject({ in: "header", required: true });
+    expect(webhook?.security).toEqual([{ webhook: [] }]);
+  });
+
+  test("integers in answers are documented as integers, not as Elysia's integer-or-numeric-string", () => {
+    const reservation = document.paths["/v1/sales/{saleId}/reservations"]?.post?.responses?.["201"]?.content?.["application/json"]?.schema;
+    expect(reservation?.properties?.quantity).toEqual({ type: "integer" });
+  });
+
+  test("text renders: no description or summary holds an angle bracket outside a code span", () => {
+    const texts: string[] = [];
+    const walk = (value: unknown, key: string) => {
+      if (typeof value === "string" && (key === "description" || key === "summary")) texts.push(value);
+      else if (typeof value === "object" && value !== null) for (const [name, inner] of Object.entries(value)) walk(inner, name);
+    };
+    walk(document, "");
+    expect(texts.length).toBeGreaterThan(20);
+    for (const text of texts) expect({ text, bare: text.split(/`[^`]*`/).some((part) => /[<>]/.test(part)) }).toEqual({ text, bare: false });
+    expect(escapeMarkdownText('sign "<t>.<raw body>" with `<t>`')).toBe('sign "&lt;t&gt;.&lt;raw body&gt;" with `<t>`');
+  });
+
+  test('"Try it out" as Swagger UI sends it: the examples create a sale, then hold from it', async () => {
+    const create = document.paths["/v1/admin/sales"]?.post;
+    const createBody = create?.requestBody?.content["application/json"]?.example;
+    const created = await fetch(`${h.url}/v1/admin/sales`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${h.server.secrets.adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify(createBody),
+    });
+    expect(created.status).toBe(201);
+
+    const hold = document.paths["/v1/sales/{saleId}/reservations"]?.post;
+    const example = (name: string) => {
+      const parameter = hold?.parameters?.find((p) => p.name === name);
+      return String(parameter?.example ?? (parameter?.schema as { example?: unknown } | undefined)?.example);
+    };
+    const held = await fetch(`${h.url}/v1/sales/${example("saleId")}/reservations`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${h.token("swagger-user")}`, "content-type": "application/json", "idempotency-key": example("Idempotency-Key") },
+      body: JSON.stringify(hold?.requestBody?.content["application/json"]?.example),
+    });
+    expect(held.status).toBe(201);
+    expect(((await held.json()) as { status: string }).status).toBe("held");
+
+    // The stock example of the operator routes names the same sale and item.
+    const stock = document.paths["/v1/admin/sales/{saleId}/items/{itemId}/stock"]?.post;
+    const ids = Object.fromEntries((stock?.parameters ?? []).map((p) => [p.name, (p.schema as { example?: string }).example]));
+    const added = await fetch(`${h.url}/v1/admin/sales/${ids.saleId}/items/${ids.itemId}/stock`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${h.server.secrets.adminToken}`, "content-type": "application/json" },
+      body: JSON.stringify(stock?.requestBody?.content["application/json"]?.example),
+    });
+    expect(added.status).toBe(200);
+  });
+});
+
 interface JsonSchema {
   type?: string;
   required?: string[];
   properties?: Record<string, unknown>;
 }
 
+interface Parameter {
+  name: string;
+  in: string;
+  required?: boolean;
+  schema?: unknown;
+  example?: unknown;
+}
+
+interface OpenApiOperation {
+  security?: Record<string, string[]>[];
+  parameters?: Parameter[];
+  requestBody?: { content: Record<string, { schema?: JsonSchema; example?: unknown }> };
+  responses?: Record<string, { description: string; content?: Record<string, { schema?: JsonSchema }> }>;
+}
+
 interface OpenApiDocument {
   openapi: string;
   info: unknown;
-  paths: Record<
-    string,
-    Record<string, { security?: unknown; requestBody?: { content: Record<string, { schema?: JsonSchema }> } }>
-  >;
+  paths: Record<string, Record<string, OpenApiOperation>>;
   components: { securitySchemes?: unknown };
 }

@@ -4,7 +4,8 @@
 // `with { type: "file" }` so that `bun build --compile` embeds them in the single executable; at run
 // time the import is a path (node_modules in a checkout, `/$bunfs/root/...` in the executable).
 import { Elysia } from "elysia";
-import { openapi } from "@elysiajs/openapi";
+import { toOpenAPISchema } from "@elysiajs/openapi";
+import { type DocumentedRoute, type OpenApiDocument, completeDocument } from "./openapi-document.ts";
 // @ts-ignore -- the package ships no types; with `type: "file"` Bun hands back a path string.
 import swaggerUiCssPath from "swagger-ui-dist/swagger-ui.css" with { type: "file" };
 // @ts-ignore -- see above.
@@ -59,36 +60,53 @@ const SECURITY_SCHEMES = {
     type: "apiKey",
     in: "header",
     name: "Stampede-Signature",
-    description: 't=<unix seconds>,v1=<hex HMAC-SHA256(STAMPEDE_WEBHOOK_SECRET, "<t>.<raw body>")>',
+    description: '`t=<unix seconds>,v1=<hex HMAC-SHA256(STAMPEDE_WEBHOOK_SECRET, "<t>.<raw body>")>`',
   },
 } as const;
 
+/** The OpenAPI version the generator writes schemas for (its default). */
+const OPENAPI_VERSION = "3.1.2";
+
 /**
  * Elysia plugin serving the OpenAPI document of the app it is used on and an offline Swagger UI.
- * Routes declared before or after `.use(docsPlugin(...))` are all documented. The document is built
- * at its first request and then cached, so a route added after that would be missing from it.
+ * Routes declared before or after `.use(docsPlugin(...))` are all documented.
  */
 export function docsPlugin(options: DocsOptions) {
-  // description is always set, if only to undefined, because the openapi plugin otherwise fills in
-  // "Development documentation"; undefined drops out of the JSON.
+  // An undefined description drops out of the JSON.
   const info = { title: options.title, version: options.version, description: options.description };
   const pageHtml = renderPage(options.title);
   const initializerJs = renderInitializer();
 
-  const plugin = new Elysia({ name: "stampede-docs", seed: options })
-    .use(
-      openapi({
-        // `provider: null` keeps the plugin from serving its own page, which loads Swagger UI from
-        // unpkg.com; it still serves the document at `specPath` and hides that route from it.
-        provider: null,
-        path: DOCS_PATH,
-        specPath: SPEC_PATH,
-        documentation: { info, components: { securitySchemes: SECURITY_SCHEMES } },
-        // staticFile: false, or the plugin would drop every path with a dot in it, among them
-        // /v1/admin/sales/{saleId}/reservations.csv; the assets are excluded by their own path.
-        exclude: { staticFile: false, paths: [DOCS_PATH, new RegExp(`^${ASSETS_PATH}/`)] },
-      }),
-    )
+  // The document is built at its first request, when every route exists, and again only if routes
+  // were added since (as @elysiajs/openapi's own plugin does); `completeDocument` fills the gaps the
+  // generator leaves (openapi-document.ts).
+  let cached: { routes: number; body: string } | null = null;
+  const exclude = { staticFile: false, paths: [DOCS_PATH, SPEC_PATH, new RegExp(`^${ASSETS_PATH}/`)] };
+  const spec = (): Response => {
+    // Once used by an app, the plugin's getGlobalRoutes answers that app's routes (Elysia sets it
+    // on `use`); it is what the generator itself reads.
+    const routes: DocumentedRoute[] = (plugin as unknown as { getGlobalRoutes(): DocumentedRoute[] }).getGlobalRoutes();
+    if (cached?.routes !== routes.length) {
+      // staticFile: false, or the generator would drop every path with a dot in it, among them
+      // /v1/admin/sales/{saleId}/reservations.csv; the docs' own routes are excluded by path.
+      const generated = toOpenAPISchema(plugin, exclude, undefined, undefined, OPENAPI_VERSION) as unknown as Pick<OpenApiDocument, "paths" | "components">;
+      const document = completeDocument(
+        {
+          openapi: OPENAPI_VERSION,
+          info,
+          paths: generated.paths,
+          components: { ...generated.components, securitySchemes: SECURITY_SCHEMES },
+        },
+        routes,
+      );
+      cached = { routes: routes.length, body: JSON.stringify(document) };
+    }
+    return new Response(cached?.body, { headers: { "content-type": "application/json" } });
+  };
+
+  const plugin: Elysia = new Elysia({ name: "stampede-docs", seed: options });
+  plugin
+    .get(SPEC_PATH, spec, { detail: { hide: true } })
     .get(DOCS_PATH, () => new Response(pageHtml, { headers: { "content-type": "text/html; charset=utf-8" } }), {
       detail: { hide: true },
     })

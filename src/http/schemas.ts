@@ -84,9 +84,12 @@ export const WebhookBody = t.Object({
   currency: Currency,
 });
 
-export const SaleParams = t.Object({ saleId: Id });
-export const ItemParams = t.Object({ saleId: Id, itemId: Id });
-export const ReservationParams = t.Object({ saleId: Id, reservationId: t.String({ minLength: 1, maxLength: 128 }) });
+// The examples are the walk-through's sale (README.md), so that Swagger UI's "Try it out" starts from
+// ids that exist once its example sale is created.
+const SaleId = t.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64, example: "drop-42" });
+export const SaleParams = t.Object({ saleId: SaleId });
+export const ItemParams = t.Object({ saleId: SaleId, itemId: t.String({ pattern: ID_PATTERN, minLength: 1, maxLength: 64, example: "hoodie-m" }) });
+export const ReservationParams = t.Object({ saleId: SaleId, reservationId: t.String({ minLength: 1, maxLength: 128 }) });
 
 export const ReservationStatus = t.Union([
   t.Literal("held"),
@@ -120,12 +123,16 @@ export const PaymentListQuery = t.Object({
   ),
 });
 
-// Responses, for the document.
+// Responses, for the document only (routes answer with Responses they render themselves, which
+// Elysia does not validate). Integers are TypeBox's own: Elysia's `t.Integer` documents itself as
+// "an integer or a numeric string", which is what it accepts, not what the server sends.
+const Int = () => Type.Integer();
+
 export const Problem = t.Object(
   {
     type: t.String(),
     title: t.String(),
-    status: t.Integer(),
+    status: Int(),
     code: t.String(),
     detail: t.String(),
     errors: t.Optional(t.Array(t.Object({ path: t.String(), message: t.String() }))),
@@ -138,13 +145,21 @@ export const Reservation = t.Object({
   saleId: t.String(),
   itemId: t.String(),
   userId: t.String(),
-  quantity: t.Integer(),
+  quantity: Int(),
   status: ReservationStatus,
-  amount: t.Integer(),
+  amount: Int(),
   currency: t.String(),
   createdAt: t.String({ format: "date-time" }),
   expiresAt: t.String({ format: "date-time" }),
   codes: t.Array(t.String()),
+});
+
+export const ReservationList = t.Object({ reservations: t.Array(Reservation) });
+
+/** What operators see of a reservation: never its codes, and the payment that confirmed it. */
+export const AdminReservationPage = t.Object({
+  reservations: t.Array(t.Composite([Reservation, t.Object({ paymentId: t.Union([t.String(), t.Null()]) })])),
+  nextCursor: t.Union([t.String(), t.Null()]),
 });
 
 const SaleStatus = t.Union([t.Literal("scheduled"), t.Literal("open"), t.Literal("paused"), t.Literal("ended")]);
@@ -154,24 +169,26 @@ export const AdminSale = t.Object({
   name: t.String(),
   startsAt: t.String({ format: "date-time" }),
   endsAt: t.String({ format: "date-time" }),
-  holdSeconds: t.Integer(),
-  limitPerUser: t.Integer(),
+  holdSeconds: Int(),
+  limitPerUser: Int(),
   paused: t.Boolean(),
   status: SaleStatus,
   items: t.Array(
     t.Object({
       id: t.String(),
       name: t.String(),
-      price: t.Integer(),
+      price: Int(),
       currency: t.String(),
       delivery: t.Union([t.Literal("none"), t.Literal("codes")]),
-      stock: t.Integer(),
-      available: t.Integer(),
-      held: t.Integer(),
-      confirmed: t.Integer(),
+      stock: Int(),
+      available: Int(),
+      held: Int(),
+      confirmed: Int(),
     }),
   ),
 });
+
+export const AdminSaleList = t.Object({ sales: t.Array(AdminSale) });
 
 export const PublicSale = t.Object({
   id: t.String(),
@@ -179,18 +196,40 @@ export const PublicSale = t.Object({
   startsAt: t.String({ format: "date-time" }),
   endsAt: t.String({ format: "date-time" }),
   status: SaleStatus,
-  items: t.Array(
-    t.Object({ id: t.String(), name: t.String(), price: t.Integer(), currency: t.String(), available: t.Integer() }),
-  ),
+  items: t.Array(t.Object({ id: t.String(), name: t.String(), price: Int(), currency: t.String(), available: Int() })),
 });
 
 export const Payment = t.Object({
   paymentId: t.String(),
   eventId: t.String(),
   reservationId: t.String(),
-  amount: t.Integer(),
+  amount: Int(),
   currency: t.String(),
   status: t.String(),
   outcome: t.String(),
   receivedAt: t.String({ format: "date-time" }),
+});
+
+export const PaymentList = t.Object({ payments: t.Array(Payment) });
+
+export const CodesAdded = t.Object({ added: Int(), duplicates: Int() });
+
+export const WebhookOutcome = t.Object({
+  outcome: t.Union([
+    t.Literal("confirmed"),
+    t.Literal("already_confirmed"),
+    t.Literal("confirmed_late"),
+    t.Literal("refund_required"),
+    t.Literal("ignored"),
+  ]),
+});
+
+export const Health = t.Object({ status: t.Literal("ok") });
+
+export const Readiness = t.Object({
+  status: t.Union([t.Literal("ready"), t.Literal("not_ready")]),
+  ready: t.Boolean(),
+  reasons: t.Array(t.String()),
+  journalBacklog: Int(),
+  storeError: t.Union([t.String(), t.Null()]),
 });

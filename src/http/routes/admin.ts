@@ -9,14 +9,18 @@ import { json } from "../json.ts";
 import { ProblemError, problem, refusalProblem } from "../problem.ts";
 import { routeTiming } from "../route-timing.ts";
 import type { HttpDeps, RequestGate } from "../request-gate.ts";
+import { BODY_PROBLEMS, CREDENTIAL_PROBLEMS, jsonAnswer, jsonRequest, problems, textAnswer } from "../openapi-document.ts";
 import {
+  AdminReservationPage,
   AdminSale,
+  AdminSaleList,
+  CodesAdded,
   CodesBody,
   CreateSaleBody,
   ItemParams,
   PatchSaleBody,
+  PaymentList,
   PaymentListQuery,
-  Problem,
   RESERVATIONS_PAGE_MAX,
   ReservationListQuery,
   SaleParams,
@@ -26,6 +30,20 @@ import { reservationsCsv } from "./reservations-csv.ts";
 
 const security = [{ admin: [] }];
 const tags = ["operators"];
+/** The walk-through's sale (README.md): "Try it out" creates it, then holds a hoodie from it. */
+const CREATE_EXAMPLE = {
+  id: "drop-42",
+  name: "Winter drop",
+  holdSeconds: 600,
+  limitPerUser: 1,
+  items: [
+    { id: "hoodie-m", name: "Hoodie M", price: 4900, currency: "USD", stock: 1000 },
+    { id: "gift-50", name: "Gift card 50", price: 5000, currency: "USD", delivery: "codes" },
+  ],
+};
+/** Errors of any command on an existing sale. */
+const SALE_PROBLEMS = { ...CREDENTIAL_PROBLEMS, 404: ["not_found"], 503: ["overloaded"] } as const;
+const SALE_VIEW = jsonAnswer("The sale's admin view after the change, with exact counts", AdminSale);
 /** A sale created without `endsAt` runs this long. */
 const DEFAULT_SALE_DAYS = 30;
 
@@ -121,17 +139,38 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
       },
       {
         body: CreateSaleBody,
-        response: { 201: AdminSale, 401: Problem, 409: Problem, 422: Problem },
-        detail: { tags, security, summary: "Create a sale (409 already_exists for a taken id)" },
+        detail: {
+          tags,
+          security,
+          summary: "Create a sale (409 already_exists for a taken id)",
+          description:
+            "`id` is optional (the server makes one); `startsAt` defaults to now and `endsAt` to 30 days later; " +
+            "`holdSeconds` 600 and `limitPerUser` 1 by default. An item with `delivery: \"codes\"` starts with no stock: " +
+            "upload its codes.",
+          requestBody: jsonRequest(CreateSaleBody, CREATE_EXAMPLE),
+          responses: {
+            201: jsonAnswer("The new sale's admin view", AdminSale),
+            ...problems({ ...BODY_PROBLEMS, ...CREDENTIAL_PROBLEMS, 409: ["already_exists"], 503: ["overloaded"] }),
+          },
+        },
       },
     )
     .get("/sales", async () => json(200, { sales: await gateway.listSales() }), {
-      detail: { tags, security, summary: "List sales with exact counts" },
+      detail: {
+        tags,
+        security,
+        summary: "List sales with exact counts",
+        responses: { 200: jsonAnswer("Every sale's admin view", AdminSaleList), ...problems({ ...CREDENTIAL_PROBLEMS, 503: ["overloaded"] }) },
+      },
     })
     .get("/sales/:saleId", async ({ params }) => saleOr404(await gateway.adminSale(params.saleId), params.saleId), {
       params: SaleParams,
-      response: { 200: AdminSale, 401: Problem, 404: Problem },
-      detail: { tags, security, summary: "A sale with exact counts (stock == available + held + confirmed)" },
+      detail: {
+        tags,
+        security,
+        summary: "A sale with exact counts (stock == available + held + confirmed)",
+        responses: { 200: jsonAnswer("The sale's admin view", AdminSale), ...problems(SALE_PROBLEMS) },
+      },
     })
     .patch(
       "/sales/:saleId",
@@ -150,8 +189,17 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
         },
         params: SaleParams,
         body: PatchSaleBody,
-        response: { 200: AdminSale, 401: Problem, 404: Problem, 409: Problem, 422: Problem },
-        detail: { tags, security, summary: "Change a sale live (window, pause, limits, hold time)" },
+        detail: {
+          tags,
+          security,
+          summary: "Change a sale live (window, pause, limits, hold time)",
+          description: "In force on every worker once the 200 is sent.",
+          requestBody: jsonRequest(PatchSaleBody, { paused: true }),
+          responses: {
+            200: SALE_VIEW,
+            ...problems({ ...BODY_PROBLEMS, ...SALE_PROBLEMS, 409: ["limit_below_holdings"], 422: ["validation_failed", "invalid_window"] }),
+          },
+        },
       },
     )
     .post(
@@ -164,8 +212,17 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
       {
         params: ItemParams,
         body: StockBody,
-        response: { 200: AdminSale, 401: Problem, 404: Problem, 409: Problem, 422: Problem },
-        detail: { tags, security, summary: "Add or remove stock (409 insufficient_stock)" },
+        detail: {
+          tags,
+          security,
+          summary: "Add or remove stock (409 insufficient_stock)",
+          description: "In force on every worker once the 200 is sent: no hold that follows it is refused `sold_out` on a stale copy.",
+          requestBody: jsonRequest(StockBody, { delta: 5 }),
+          responses: {
+            200: SALE_VIEW,
+            ...problems({ ...BODY_PROBLEMS, ...SALE_PROBLEMS, 409: ["insufficient_stock", "codes_item_stock"] }),
+          },
+        },
       },
     )
     .post(
@@ -179,7 +236,17 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
       {
         params: ItemParams,
         body: CodesBody,
-        detail: { tags, security, summary: "Add codes to a codes item (at most 100000 a call)" },
+        detail: {
+          tags,
+          security,
+          summary: "Add codes to a codes item (at most 100000 a call)",
+          description: "A code already known is counted in `duplicates` and not added again. In force on every worker once the 200 is sent.",
+          requestBody: jsonRequest(CodesBody, { codes: ["AAAA-1111", "BBBB-2222"] }),
+          responses: {
+            200: jsonAnswer("How many codes were added, and how many were known already", CodesAdded, { added: 2, duplicates: 0 }),
+            ...problems({ ...BODY_PROBLEMS, ...SALE_PROBLEMS, 409: ["not_codes_item"] }),
+          },
+        },
       },
     )
     .get(
@@ -196,7 +263,20 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
         });
         return json(200, { reservations: page.reservations.map(adminReservationView), nextCursor: page.nextCursor });
       },
-      { params: SaleParams, query: ReservationListQuery, detail: { tags, security, summary: "Page through reservations" } },
+      {
+        params: SaleParams,
+        query: ReservationListQuery,
+        detail: {
+          tags,
+          security,
+          summary: "Page through reservations",
+          description: "Pass `nextCursor` back as `cursor` for the next page; it is null on the last one.",
+          responses: {
+            200: jsonAnswer("One page of reservations", AdminReservationPage),
+            ...problems({ ...SALE_PROBLEMS, 422: ["validation_failed"] }),
+          },
+        },
+      },
     )
     .get(
       "/sales/:saleId/reservations.csv",
@@ -204,7 +284,15 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
         if ((await gateway.adminSale(params.saleId)) === null) return problem(404, "not_found", `No sale ${params.saleId}.`);
         return reservationsCsv(gateway, params.saleId);
       },
-      { params: SaleParams, detail: { tags, security, summary: "Every reservation of a sale as CSV (streamed)" } },
+      {
+        params: SaleParams,
+        detail: {
+          tags,
+          security,
+          summary: "Every reservation of a sale as CSV (streamed)",
+          responses: { 200: textAnswer("One line per reservation, with a header line", "text/csv"), ...problems(SALE_PROBLEMS) },
+        },
+      },
     )
     .get(
       "/sales/:saleId/payments",
@@ -227,7 +315,12 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
       {
         params: SaleParams,
         query: PaymentListQuery,
-        detail: { tags, security, summary: "Payments of a sale, e.g. ?outcome=refund_required" },
+        detail: {
+          tags,
+          security,
+          summary: "Payments of a sale, e.g. ?outcome=refund_required",
+          responses: { 200: jsonAnswer("The payments of the sale (with the outcome asked for)", PaymentList), ...problems(SALE_PROBLEMS) },
+        },
       },
     );
 }

@@ -7,10 +7,12 @@ import { json } from "../json.ts";
 import { ProblemError, outcomeProblem, problem } from "../problem.ts";
 import type { HttpDeps, RequestGate } from "../request-gate.ts";
 import { routeTiming } from "../route-timing.ts";
-import { Problem, Reservation, ReservationParams, SaleParams } from "../schemas.ts";
+import { CREDENTIAL_PROBLEMS, jsonAnswer, problems } from "../openapi-document.ts";
+import { Reservation, ReservationList, ReservationParams, SaleParams } from "../schemas.ts";
 import { renderReservation } from "../../engine/render.ts";
 
 const security = [{ buyer: [] }];
+const READ_PROBLEMS = { ...CREDENTIAL_PROBLEMS, 404: ["not_found"], 429: ["rate_limited"], 503: ["overloaded"] } as const;
 const JSON_OK: ResponseInit = { status: 200, headers: { "content-type": "application/json" } };
 
 export function buyerRoutes(deps: HttpDeps, gate: RequestGate) {
@@ -32,7 +34,15 @@ export function buyerRoutes(deps: HttpDeps, gate: RequestGate) {
         if (list === null) return problem(404, "not_found", `No sale ${params.saleId}.`);
         return new Response(list, JSON_OK);
       },
-      { params: SaleParams, detail: { tags: ["buyers"], summary: "The buyer's own reservations in a sale", security } },
+      {
+        params: SaleParams,
+        detail: {
+          tags: ["buyers"],
+          summary: "The buyer's own reservations in a sale",
+          security,
+          responses: { 200: jsonAnswer("Every reservation of the buyer in the sale, oldest first", ReservationList), ...problems(READ_PROBLEMS) },
+        },
+      },
     )
     .get(
       "/v1/sales/:saleId/reservations/:reservationId",
@@ -43,8 +53,13 @@ export function buyerRoutes(deps: HttpDeps, gate: RequestGate) {
       },
       {
         params: ReservationParams,
-        response: { 200: Reservation, 401: Problem, 404: Problem },
-        detail: { tags: ["buyers"], summary: "One of the buyer's reservations (codes once confirmed)", security },
+        detail: {
+          tags: ["buyers"],
+          summary: "One of the buyer's reservations (codes once confirmed)",
+          description: "Another buyer's reservation is 404 `not_found`, as if it did not exist.",
+          security,
+          responses: { 200: jsonAnswer("The reservation", Reservation), ...problems(READ_PROBLEMS) },
+        },
       },
     )
     .delete(
@@ -61,8 +76,16 @@ export function buyerRoutes(deps: HttpDeps, gate: RequestGate) {
       },
       {
         params: ReservationParams,
-        response: { 200: Reservation, 401: Problem, 404: Problem, 409: Problem },
-        detail: { tags: ["buyers"], summary: "Release a held reservation (409 not_held otherwise)", security },
+        detail: {
+          tags: ["buyers"],
+          summary: "Release a held reservation (409 not_held otherwise)",
+          description: "Its stock returns at once.",
+          security,
+          responses: {
+            200: jsonAnswer("The reservation, now `released`", Reservation),
+            ...problems({ ...READ_PROBLEMS, 409: ["not_held"] }),
+          },
+        },
       },
     );
 }

@@ -13,7 +13,8 @@ import type { Admission } from "../admission.ts";
 import { overloaded, problem, refusalResponse, unauthorized } from "../problem.ts";
 import { rateLimitField, rateLimited } from "../rate-limit-headers.ts";
 import { BODY_MAX_BYTES, BodyError, type HttpDeps, type RequestGate, parseJsonBytes, parseJsonText, readBodyText } from "../request-gate.ts";
-import { HoldBody, ID_PATTERN, Problem, Reservation, SaleParams } from "../schemas.ts";
+import { BODY_PROBLEMS, CREDENTIAL_PROBLEMS, jsonAnswer, jsonRequest, problems } from "../openapi-document.ts";
+import { HoldBody, ID_PATTERN, Reservation, SaleParams } from "../schemas.ts";
 
 export const HOLD_ROUTE = "/v1/sales/:saleId/reservations";
 
@@ -140,32 +141,35 @@ export function holdRoute(deps: HttpDeps, gate: RequestGate) {
         tags: ["buyers"],
         summary: "Hold stock (201 means durable)",
         description:
-          "Errors: 404 not_found, 409 sale_not_open | sold_out | limit_exceeded, 410 sale_ended, " +
-          "422 validation_failed | idempotency_key_reused, 429 rate_limited, 503 overloaded. " +
-          "Idempotency-Key (optional header): a retry by the same buyer replays the first answer.",
+          "Holds `quantity` units of `itemId` for the buyer named by the token's `sub` until `expiresAt`; " +
+          "pay through the payment provider's webhook before then. A 201 survives a crash of the server that sent it.",
         security: [{ buyer: [] }],
         parameters: [
-          { name: "saleId", in: "path", required: true, schema: SaleParams.properties.saleId as never },
+          { name: "saleId", in: "path", required: true, schema: SaleParams.properties.saleId },
           {
             name: "Idempotency-Key",
             in: "header",
             required: false,
-            description: "1..128 printable characters; a retry by the same buyer with the same key replays the first answer.",
-            schema: { type: "string", minLength: 1, maxLength: 128 },
+            description:
+              "1..128 printable characters. A retry by the same buyer with the same key replays the first answer " +
+              "and takes nothing more; the same key with a different body is 422 `idempotency_key_reused`.",
+            schema: { type: "string", minLength: 1, maxLength: 128, pattern: IDEMPOTENCY_KEY_PATTERN.source },
+            example: "order-7f3a",
           },
         ],
-        requestBody: {
-          required: true,
-          content: { "application/json": { schema: HoldBody as never, example: { itemId: "hoodie-m", quantity: 1 } } },
-        },
+        requestBody: jsonRequest(HoldBody, { itemId: "hoodie-m", quantity: 1 }),
         responses: {
-          201: { description: "The reservation, held and durable", content: { "application/json": { schema: Reservation as never } } },
-          ...Object.fromEntries(
-            [401, 404, 409, 410, 422, 429, 503].map((status) => [
-              status,
-              { description: "Problem", content: { "application/problem+json": { schema: Problem as never } } },
-            ]),
-          ),
+          201: jsonAnswer("The reservation, held and durable", Reservation),
+          ...problems({
+            ...BODY_PROBLEMS,
+            ...CREDENTIAL_PROBLEMS,
+            404: ["not_found"],
+            409: ["sale_not_open", "sold_out", "limit_exceeded"],
+            410: ["sale_ended"],
+            422: ["validation_failed", "idempotency_key_reused"],
+            429: ["rate_limited"],
+            503: ["overloaded"],
+          }),
         },
       },
     },

@@ -3,12 +3,16 @@
 import { Elysia } from "elysia";
 import { PROMETHEUS_CONTENT_TYPE } from "../../metrics/exposition.ts";
 import { json } from "../json.ts";
+import { jsonAnswer, textAnswer } from "../openapi-document.ts";
+import { Health, Readiness } from "../schemas.ts";
+
+const tags = ["operations"];
 import type { HttpDeps } from "../request-gate.ts";
 
 export function opsRoutes(deps: HttpDeps) {
   return new Elysia({ name: "ops" })
     .get("/healthz", () => json(200, { status: "ok" }), {
-      detail: { tags: ["operations"], summary: "Liveness: 200 while the process runs" },
+      detail: { tags, summary: "Liveness: 200 while the process runs", security: [], responses: { 200: jsonAnswer("Alive", Health) } },
     })
     .get(
       "/readyz",
@@ -16,7 +20,18 @@ export function opsRoutes(deps: HttpDeps) {
         const readiness = deps.gateway.readiness();
         return json(readiness.ready ? 200 : 503, { status: readiness.ready ? "ready" : "not_ready", ...readiness });
       },
-      { detail: { tags: ["operations"], summary: "Readiness: 200 when reservations are accepted, 503 with reasons" } },
+      {
+        detail: {
+          tags,
+          summary: "Readiness: 200 when reservations are accepted, 503 with reasons",
+          security: [],
+          responses: {
+            200: jsonAnswer("Ready", Readiness),
+            // Not a problem document: a load balancer's probe and an operator read the same shape either way.
+            503: jsonAnswer("Not ready, and why (recovering, store unreachable with journal backlog, draining)", Readiness),
+          },
+        },
+      },
     )
     .get(
       "/metrics",
@@ -24,6 +39,13 @@ export function opsRoutes(deps: HttpDeps) {
         new Response(deps.renderMetrics === undefined ? (deps.metrics?.registry.render() ?? "") : await deps.renderMetrics(), {
           headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
         }),
-      { detail: { tags: ["operations"], summary: "Prometheus metrics" } },
+      {
+        detail: {
+          tags,
+          summary: "Prometheus metrics of every worker",
+          security: [],
+          responses: { 200: textAnswer("Prometheus text exposition format 0.0.4", "text/plain") },
+        },
+      },
     );
 }

@@ -6,7 +6,8 @@ import { Admission, type StreamLease } from "../admission.ts";
 import { ProblemError, problem } from "../problem.ts";
 import { routeTiming } from "../route-timing.ts";
 import type { HttpDeps, RequestGate } from "../request-gate.ts";
-import { Problem, PublicSale, SaleParams } from "../schemas.ts";
+import { jsonAnswer, problems, textAnswer } from "../openapi-document.ts";
+import { PublicSale, SaleParams } from "../schemas.ts";
 
 const CACHE_CONTROL = "public, max-age=1";
 /** Documents queued for one event stream's client before it counts as too slow and is closed. */
@@ -42,8 +43,17 @@ export function publicRoutes(deps: HttpDeps, gate: RequestGate) {
       },
       {
         params: SaleParams,
-        response: { 200: PublicSale, 404: Problem },
-        detail: { tags: ["buyers"], summary: "Public sale document with availability (ETag, Cache-Control)" },
+        detail: {
+          tags: ["buyers"],
+          summary: "Public sale document with availability (ETag, Cache-Control)",
+          // Anyone may read it (API.md): no credential, stated rather than left unsaid.
+          security: [],
+          responses: {
+            200: jsonAnswer("The sale as buyers see it", PublicSale),
+            304: { description: "Not modified: the `If-None-Match` tag is the current one" },
+            ...problems({ 404: ["not_found"], 429: ["rate_limited"], 503: ["overloaded"] }),
+          },
+        },
       },
     )
     .get(
@@ -60,7 +70,12 @@ export function publicRoutes(deps: HttpDeps, gate: RequestGate) {
         detail: {
           tags: ["buyers"],
           summary: "Server-Sent Events: the public sale document on each change",
-          responses: { 200: { description: "text/event-stream of sale documents", content: { "text/event-stream": {} } } },
+          description: "Each `data:` line is the sale's public document; a comment line every 5 s keeps the connection open.",
+          security: [],
+          responses: {
+            200: textAnswer("A stream of sale documents", "text/event-stream"),
+            ...problems({ 404: ["not_found"], 429: ["rate_limited"], 503: ["overloaded"] }),
+          },
         },
       },
     );

@@ -8,7 +8,8 @@ import { verifyWebhookSignature } from "../../auth/webhook-signature.ts";
 import { problem, refusalResponse, unauthorized } from "../problem.ts";
 import { BODY_MAX_BYTES, BodyError, type HttpDeps, type RequestGate, parseJsonText, readBodyText } from "../request-gate.ts";
 import { routeTiming } from "../route-timing.ts";
-import { Problem, WebhookBody } from "../schemas.ts";
+import { BODY_PROBLEMS, jsonAnswer, jsonRequest, problems } from "../openapi-document.ts";
+import { WebhookBody, WebhookOutcome } from "../schemas.ts";
 
 const checkBody = TypeCompiler.Compile(WebhookBody);
 
@@ -73,14 +74,34 @@ export function webhookRoutes(deps: HttpDeps, _gate: RequestGate) {
         tags: ["payments"],
         summary: "Payment provider webhook (signed)",
         description:
-          "Outcomes: confirmed, already_confirmed, confirmed_late, refund_required, ignored. " +
-          "401 unauthorized for a bad or stale signature; 404 not_found for an unknown sale or reservation.",
+          "Outcomes: `confirmed`, `already_confirmed` (applied before: nothing changes), `confirmed_late` (the hold " +
+          "had ended, the stock was taken again), `refund_required` (recorded and listed for operators), `ignored` " +
+          "(`status: failed`). A payment is applied at most once, whatever the provider retries. The signature " +
+          "covers the raw body, so it cannot be made in this page: send it with curl (README.md).",
         security: [{ webhook: [] }],
-        requestBody: { required: true, content: { "application/json": { schema: WebhookBody as never } } },
+        parameters: [
+          {
+            name: "Stampede-Signature",
+            in: "header",
+            required: true,
+            description:
+              "`t=<unix seconds>,v1=<hex HMAC-SHA256(STAMPEDE_WEBHOOK_SECRET, \"<t>.<raw body>\")>`; refused when `t` " +
+              "is more than 300 s from the server's clock.",
+            schema: { type: "string", maxLength: 1024 },
+          },
+        ],
+        requestBody: jsonRequest(WebhookBody, {
+          eventId: "evt_1",
+          paymentId: "pay_1",
+          saleId: "drop-42",
+          reservationId: "r_0000000001",
+          status: "succeeded",
+          amount: 4900,
+          currency: "USD",
+        }),
         responses: {
-          200: { description: "The payment's outcome", content: { "application/json": {} } },
-          401: { description: "unauthorized", content: { "application/problem+json": { schema: Problem as never } } },
-          404: { description: "not_found", content: { "application/problem+json": { schema: Problem as never } } },
+          200: jsonAnswer("The payment's outcome", WebhookOutcome, { outcome: "confirmed" }),
+          ...problems({ ...BODY_PROBLEMS, 401: ["unauthorized"], 404: ["not_found"], 503: ["overloaded"] }),
         },
       },
     },
