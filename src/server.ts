@@ -113,6 +113,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           socketPath: (index) => workerSocketPath(cluster.socketDir, index),
           local: owner,
           metricsSnapshot: () => metrics.registry.snapshot(),
+          log,
           onEvent: (op, args) => {
             if (op === "grants") addressLimits.absorb(args as AddressGrants);
           },

@@ -25,6 +25,7 @@ export type ClusterOptions = {
   metricsSnapshot: () => RegistrySnapshot;
   /** Events peers send that are not this gateway's (the shared address limit's gossip). */
   onEvent?: (op: string, args: unknown) => void;
+  log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
   clock?: () => number;
 };
 
@@ -42,6 +43,21 @@ type PeerArgs = {
 const SNAPSHOT_REFRESH_MS = 1_000;
 /** Changes are published at most this often per sale. */
 const SNAPSHOT_INTERVAL_MS = 20;
+/**
+ * Most an operator's change waits for every connected peer to acknowledge the sale's new copy
+ * before its 2xx goes out. A peer that does not answer in this time is stuck or going away; the
+ * change is committed either way, and answering an error would invite a retry of a stock delta.
+ */
+export const ADMIN_SYNC_WAIT_MS = 1_000;
+
+/**
+ * Commands by operators. Their answer is sent only once every connected worker holds the sale's
+ * copy that shows them (API.md: "in force on every worker once its 2xx is sent"), so that a hold
+ * right after a stock or codes upload is never refused sold_out on a stale copy (SnapshotCache).
+ * Holds, releases and payments do not wait: they are not operators' writes, and the hot path
+ * stays free of any round trip.
+ */
+const ADMIN_COMMANDS: ReadonlySet<SaleCommand["kind"]> = new Set(["stock", "codes", "patch"]);
 
 export class ClusterGateway implements SaleGateway {
   private readonly peers: (PeerClient | null)[];
@@ -100,7 +116,7 @@ export class ClusterGateway implements SaleGateway {
           case "create":
             return local.createSale(a.spec);
           case "execute":
-            return local.execute(a.saleId, a.command);
+            return this.executeOwned(a.saleId, a.command);
           case "adminSale":
             return local.adminSale(a.saleId);
           case "listSales":
@@ -117,6 +133,11 @@ export class ClusterGateway implements SaleGateway {
             return local.storePayments(a.saleId, a.outcome);
           case "metrics":
             return this.options.metricsSnapshot();
+          case "snapshot":
+            // Put at once (this runs before any later message of the link): the owner is waiting
+            // for this answer to send an operator's 2xx.
+            this.snapshots.put(a as unknown as Snapshot);
+            return true;
           default:
             throw new Error(`unknown peer operation ${op}`);
         }
@@ -157,12 +178,44 @@ export class ClusterGateway implements SaleGateway {
 
   execute(saleId: string, command: SaleCommand): Promise<Outcome> {
     const peer = this.owner(saleId);
-    if (peer === null) return this.options.local.execute(saleId, command);
+    if (peer === null) return this.executeOwned(saleId, command);
     // A release under a token, and a payment (deduplicated by its event id), are safe to send again
     // after the owner restarted; stock and codes changes are not, and fail if their owner goes away.
     const resendable = command.kind === "release" || command.kind === "payment";
     const sent = command.kind === "release" ? { ...command, token: this.tokens.next() } : command;
     return peer.call("execute", { saleId, command: sent }, resendable) as Promise<Outcome>;
+  }
+
+  /** A command on a sale this worker owns; an operator's change answers once every peer shows it. */
+  private async executeOwned(saleId: string, command: SaleCommand): Promise<Outcome> {
+    const outcome = await this.options.local.execute(saleId, command);
+    if (outcome.ok && ADMIN_COMMANDS.has(command.kind)) await this.inForceEverywhere(saleId);
+    return outcome;
+  }
+
+  /**
+   * Hand every connected peer the sale's copy as it is now (committed: `execute` resolved after
+   * the commit) and wait for each to acknowledge it, at most ADMIN_SYNC_WAIT_MS. A peer that is not
+   * connected has no copy to be stale about: it gets every sale's copy when it connects, before it
+   * can answer a hold from one (publishAll on connect).
+   */
+  private async inForceEverywhere(saleId: string): Promise<void> {
+    const sale = this.options.local.sales.get(saleId);
+    if (sale === undefined) return;
+    const { document, etag } = this.options.local.reads.document(sale);
+    const snapshot: Snapshot = { saleId, document, etag };
+    const acknowledged = this.peers.map((peer) =>
+      peer === null || !peer.connected ? Promise.resolve(true) : peer.probe("snapshot", snapshot).then(() => true, () => false),
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<"late">((resolve) => {
+      timer = setTimeout(() => resolve("late"), ADMIN_SYNC_WAIT_MS);
+    });
+    const result = await Promise.race([Promise.all(acknowledged), late]);
+    clearTimeout(timer);
+    if (result === "late" || result.includes(false)) {
+      this.options.log?.("warn", "admin change answered before every worker acknowledged it", { sale: saleId, waitMs: ADMIN_SYNC_WAIT_MS });
+    }
   }
 
   adminSale(saleId: string) {
@@ -230,12 +283,11 @@ export class ClusterGateway implements SaleGateway {
 
   /** Metrics of every worker, for one scrape; a worker that does not answer is left out. */
   async metricsSnapshots(): Promise<RegistrySnapshot[]> {
+    // This worker's own picture is taken before any peer is asked, and the asking is a probe, not
+    // a forwarded command: the scrape never counts itself in stampede_forward_queue_depth.
+    const own = this.options.metricsSnapshot();
     const snapshots = await Promise.all(
-      this.peers.map((peer) =>
-        peer === null
-          ? Promise.resolve(this.options.metricsSnapshot())
-          : (peer.call("metrics", null) as Promise<RegistrySnapshot>).catch(() => null),
-      ),
+      this.peers.map((peer) => (peer === null ? Promise.resolve(own) : (peer.probe("metrics", null) as Promise<RegistrySnapshot>).catch(() => null))),
     );
     return snapshots.filter((snapshot): snapshot is RegistrySnapshot => snapshot !== null);
   }

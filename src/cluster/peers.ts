@@ -138,6 +138,8 @@ export class PeerClient {
   private stopped = false;
   private readonly createdAt = Date.now();
   private readonly sweeper: ReturnType<typeof setInterval>;
+  /** Probes in `pending` (see `probe`): bookkeeping between workers, not forwarded commands. */
+  private probes = 0;
   /** Reconnect attempts and resends since start (metrics). */
   attempts = 0;
   resends = 0;
@@ -159,9 +161,9 @@ export class PeerClient {
     return this.link !== null && !this.link.closed;
   }
 
-  /** Calls waiting for an answer or for their resend (metrics; never counts a scrape's own call). */
+  /** Commands waiting for an answer or for their resend (metrics; probes, a scrape's own call among them, are not counted). */
   get inFlight(): number {
-    return this.pending.size + this.resend.length + this.waiting.length;
+    return this.pending.size - this.probes + this.resend.length + this.waiting.length;
   }
 
   get queuedBytes(): number {
@@ -179,6 +181,25 @@ export class PeerClient {
   /** A JSON call. `resendable`: safe to send again after the peer restarted (its effect is deduplicated). */
   call(op: string, args: unknown, resendable = false): Promise<unknown> {
     return new Promise((resolve, reject) => this.submit({ kind: "call", op, args, resendable, resolve, reject, sentAt: 0, resendUntil: 0 }));
+  }
+
+  /**
+   * A call that is bookkeeping between workers (a metrics scrape, a snapshot the peer acknowledges),
+   * not a command forwarded for a client: sent only while the peer is connected (never queued for one
+   * still starting, never resent), and not counted in `inFlight`, so a scrape does not see itself
+   * in stampede_forward_queue_depth.
+   */
+  probe(op: string, args: unknown): Promise<unknown> {
+    if (!this.connected) return Promise.reject(new Unavailable(`Worker ${this.index} is not connected.`, 1));
+    return new Promise((resolve, reject) => {
+      this.probes += 1;
+      // Every way out of `pending` (answer, timeout, lost link, stop, a failed send) ends in one of these.
+      const settle = <T>(then: (value: T) => void) => (value: T) => {
+        this.probes -= 1;
+        then(value);
+      };
+      this.send({ kind: "call", op, args, resendable: false, resolve: settle(resolve), reject: settle(reject), sentAt: 0, resendUntil: 0 });
+    });
   }
 
   /** A one-way message; dropped when the peer is not connected (snapshots are resent on connect). */
