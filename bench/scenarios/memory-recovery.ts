@@ -103,7 +103,7 @@ export async function memoryAndRecovery(ctx: BenchContext): Promise<void> {
     contestant = null;
     restarted = await StampedeProcess.start({ dataDir, workers: 1, readyTimeoutMs: RECOVERY_TIMEOUT_MS });
     const recoveryMs = restarted.readyAfterMs;
-    const replayed = Number(/"journalEventsReplayed":(\d+)/.exec(restarted.output())?.[1] ?? -1);
+    const replayed = Number(/"eventsReplayed":(\d+)/.exec(restarted.output())?.[1] ?? -1);
     const events = journalEvents(join(dataDir, "journal-0.db"));
     const recovered = await StampedeContestant.attach(key, name, restarted).counts(MEMORY_SALE, ITEM_ID);
     const after = checkCounts(recovered, { stock: holds, held: acknowledged, confirmed: 0, slack: unanswered });
@@ -115,7 +115,7 @@ export async function memoryAndRecovery(ctx: BenchContext): Promise<void> {
       answers: "",
       result:
         `/readyz 200 ${(recoveryMs / 1000).toFixed(2)} s after restart; journal ${events.toLocaleString("en-US")} events, ` +
-        `${replayed >= 0 ? `${replayed.toLocaleString("en-US")} of them replayed into the store at start` : "tail replay not reported"}` +
+        `${replayed >= 0 ? `${replayed.toLocaleString("en-US")} replayed after the sale's snapshot` : "tail replay not reported"}` +
         `${rssRecovered === null ? "" : `; worker RSS after recovery ${(rssRecovered / MIB).toFixed(0)} MiB`}`,
       exact: after.ok,
       exactness: after.ok ? `every acknowledged hold survived kill -9: ${after.text}` : after.text,
@@ -137,11 +137,16 @@ function splitInHalves(file: string, dir: string): [string, string] {
   return paths;
 }
 
-/** Events ever appended to a journal: its highest sequence number (read-only, next to the server). */
+/**
+ * Events ever appended to a journal: its highest sequence number, also when its oldest batches have
+ * been truncated behind a snapshot (read-only, next to the server).
+ */
 function journalEvents(path: string): number {
   const db = new Database(path, { readonly: true });
   try {
-    return db.query<{ seq: number | null }, []>("SELECT max(last_seq) AS seq FROM batches").get()?.seq ?? 0;
+    const inBatches = db.query<{ seq: number | null }, []>("SELECT max(last_seq) AS seq FROM batches").get()?.seq ?? 0;
+    const truncated = db.query<{ seq: number | null }, []>("SELECT max(value) AS seq FROM meta WHERE key = 'truncated_through'").get()?.seq ?? 0;
+    return Math.max(inBatches, truncated);
   } finally {
     db.close();
   }

@@ -40,7 +40,7 @@ export type PeerHandler = {
 /** A forwarded call that has no answer after this long fails with 503. */
 export const PEER_CALL_TIMEOUT_MS = 10_000;
 /** How long a command in flight when its owner went away waits for the owner to come back. */
-export const RESEND_WAIT_MS = 5_000;
+export const RESEND_WAIT_MS = 3_000;
 /** Calls waiting for an answer (or for their resend) per peer; past it new ones get 503. */
 export const PEER_PENDING_MAX = 65_536;
 /** After start, a peer never seen yet may still be recovering: calls wait this long for it. */

@@ -37,12 +37,29 @@ function progress() {
   };
 }
 
+/** The last sequence truncated through, so that a repeated bound costs nothing. */
+let truncatedThrough = 0;
+/** The owner's latest bound: once the store catches up with it, the batches go (see progressed). */
+let latestBound = 0;
+let lastProgressTruncation = 0;
+
+/** After the store applied a batch: truncate up to the owner's latest bound, at most once a second. */
+function progressed(): void {
+  const now = Date.now();
+  if (latestBound <= truncatedThrough || now - lastProgressTruncation < 1_000) return;
+  lastProgressTruncation = now;
+  truncate(latestBound);
+}
+
 /** Truncate through `bound`, but never past what the store has applied or what recovery still reads. */
 function truncate(bound: number): void {
+  latestBound = Math.max(latestBound, bound);
   if (journal === null || writeBehind === null || !writeBehind.opened) return;
+  if (Math.min(bound, writeBehind.appliedSeq) <= truncatedThrough) return;
   const recent = journal.lastSeqBefore(journal.lastCommittedAtOnDisk() - keepRecentMs);
   const through = Math.min(bound, writeBehind.appliedSeq, recent);
-  if (through <= 0) return;
+  if (through <= truncatedThrough) return;
+  truncatedThrough = through;
   const deleted = journal.truncateThrough(through);
   if (deleted > 0) journal.checkpoint();
   const { batches, bytes } = journal.size();
@@ -59,9 +76,10 @@ self.onmessage = async (event: MessageEvent<ToBackground>) => {
         journal = new Journal(message.journalPath, message.durability, { checkpoints: "manual" });
         snapshots = new SnapshotFile(message.snapshotsPath, message.durability);
         store = openStore({ dataDir: message.dataDir, databaseUrl: message.databaseUrl });
-        writeBehind = new WriteBehind(journal, store, message.journalId, message.options, () => lastSeq, (state) =>
-          send({ type: "progress", ...state }),
-        );
+        writeBehind = new WriteBehind(journal, store, message.journalId, message.options, () => lastSeq, (state) => {
+          send({ type: "progress", ...state });
+          progressed();
+        });
         checkpointTimer = setInterval(() => journal?.checkpoint(), CHECKPOINT_INTERVAL_MS);
         send({ type: "progress", ...progress() });
         void writeBehind.start();

@@ -47,6 +47,11 @@ export type SaleOwnerOptions = {
   /** The engine's clock; by default wall time anchored at start and advanced monotonically. */
   clock?: Clock;
   expiryIntervalMs?: number;
+  /**
+   * Leave the expiry and snapshot ticks to the caller (expireDue, snapshotDue) instead of timers: a
+   * deterministic simulation decides when they run.
+   */
+  manualTicks?: boolean;
   /** How long a read of the store waits for it to catch up before answering 503. */
   storeReadWaitMs?: number;
   /** Past this many events not yet in the store, new holds are refused with 503 (bounded backlog). */
@@ -131,8 +136,10 @@ export class SaleOwner implements SaleGateway {
     this.replayedAtStart = recovery.replayed;
     this.background.start();
     this.state = "serving";
-    this.timers.push(setInterval(() => this.expireDue(), this.options.expiryIntervalMs ?? 100));
-    this.timers.push(setInterval(() => this.snapshotDue(), SNAPSHOT_CHECK_MS));
+    if (this.options.manualTicks !== true) {
+      this.timers.push(setInterval(() => this.expireDue(), this.options.expiryIntervalMs ?? 100));
+      this.timers.push(setInterval(() => this.snapshotDue(), SNAPSHOT_CHECK_MS));
+    }
     for (const timer of this.timers) timer.unref?.();
     this.expireDue();
     // Sales loaded from the store, or replayed without a snapshot, get one now: the journal can then
@@ -365,22 +372,33 @@ export class SaleOwner implements SaleGateway {
   }
 
   /** The expiry tick: every hold past its `expiresAt` returns its stock (invariant 6). */
-  private expireDue(): void {
+  expireDue(): void {
     if (this.state !== "serving") return;
     const expired = this.decide(() => this.sales.expireDue(this.clock()));
     if (expired > 0) this.options.metrics?.expired(expired);
+  }
+
+  /** The bound last handed to the background thread: a message only when it moves. */
+  private truncationSent = -1;
+
+  /** Let the background thread delete the journal batches every sale's snapshot covers. */
+  private truncate(): void {
+    const bound = this.sales.truncationBound();
+    if (bound === this.truncationSent) return;
+    this.truncationSent = bound;
+    this.background.truncate(bound);
   }
 
   /**
    * The snapshot tick: write a snapshot of each sale that has changed enough (or long enough ago),
    * then let the background thread delete the journal batches every snapshot covers.
    */
-  private snapshotDue(all = false): void {
+  snapshotDue(all = false): void {
     if (this.state !== "serving") return;
     const now = this.clock();
     const due = this.sales.snapshotsDue(now, all ? 0 : SNAPSHOT_AFTER_EVENTS, all ? 0 : SNAPSHOT_AFTER_MS);
     if (due.length === 0) {
-      this.background.truncate(this.sales.truncationBound());
+      this.truncate();
       return;
     }
     // Snapshots describe committed state only: commit what is pending first.
@@ -392,7 +410,7 @@ export class SaleOwner implements SaleGateway {
       this.background.snapshot(sale.ledger.state.id, taken.seq, taken.bytes).then(
         () => {
           this.sales.snapshotDurable(sale, taken.seq);
-          this.background.truncate(this.sales.truncationBound());
+          this.truncate();
         },
         (error: unknown) => {
           this.sales.snapshotFailed(sale);

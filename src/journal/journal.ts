@@ -68,6 +68,9 @@ export class Journal {
       events BLOB NOT NULL
     )`);
     this.db.exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)");
+    // Truncation and recovery ask for batches by commit time (the window recovery reads tokens
+    // from): without the index each question scans every batch, blobs and all.
+    this.db.exec("CREATE INDEX IF NOT EXISTS batches_committed_at ON batches (committed_at)");
     this.seq = this.readLastSeq();
     const last = this.db.query<{ at: number | null }, []>("SELECT max(committed_at) AS at FROM batches").get();
     this.lastAt = last?.at ?? 0;
@@ -227,10 +230,17 @@ export class Journal {
     this.db.exec("PRAGMA wal_checkpoint(PASSIVE)");
   }
 
-  /** Rows and bytes of events held, for metrics and the bounded-disk check. */
+  /**
+   * Batches held and bytes of the database file in use (pages not on the free list), for metrics
+   * and the bounded-disk check; both read without scanning the events.
+   */
   size(): { batches: number; bytes: number } {
-    const row = this.db.query<{ n: number; bytes: number | null }, []>("SELECT count(*) AS n, sum(length(events)) AS bytes FROM batches").get();
-    return { batches: row?.n ?? 0, bytes: row?.bytes ?? 0 };
+    const first = this.db.query<{ seq: number | null }, []>("SELECT min(first_seq) AS seq FROM batches").get()?.seq ?? null;
+    const batches = first === null ? 0 : (this.db.query<{ n: number }, [number]>("SELECT count(*) AS n FROM batches WHERE first_seq >= ?").get(first)?.n ?? 0);
+    const pages = this.db.query<{ page_count: number }, []>("PRAGMA page_count").get()?.page_count ?? 0;
+    const free = this.db.query<{ freelist_count: number }, []>("PRAGMA freelist_count").get()?.freelist_count ?? 0;
+    const pageSize = this.db.query<{ page_size: number }, []>("PRAGMA page_size").get()?.page_size ?? 4096;
+    return { batches, bytes: (pages - free) * pageSize };
   }
 
   close(): void {

@@ -3,7 +3,7 @@
 // sales: the backlog waits in the journal, the flusher retries with jittered exponential backoff, and
 // each batch records how far it got in the same store transaction (exactly-once on replay).
 
-import type { Journal } from "../journal/journal.ts";
+import type { Journal, JournalEntry } from "../journal/journal.ts";
 import { SeqWaiters } from "./seq-waiters.ts";
 import type { Store } from "./store.ts";
 
@@ -159,11 +159,17 @@ export class WriteBehind {
     this.progress({ applied, rowsFlushed, lastLagMs, lastError, connected: opened });
   }
 
+  /** A batch read but not yet applied (the store failed): the retry sends it again as it is. */
+  private unapplied: JournalEntry[] | null = null;
+
   private async flushBatch(): Promise<void> {
-    const entries = this.journal.readAfter(this.applied, this.options.batchMax);
+    // While the store is away the same batch is retried: read (and decoded) once, not per attempt.
+    const entries = this.unapplied ?? this.journal.readAfter(this.applied, this.options.batchMax);
     const last = entries[entries.length - 1];
     if (last === undefined) return;
+    this.unapplied = entries;
     await this.store.apply(this.journalId, entries);
+    this.unapplied = null;
     this.applied = last.seq;
     this.lastError = null;
     this.rowsFlushed += entries.length;

@@ -62,7 +62,13 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
   void collect(proc.stdout as ReadableStream<Uint8Array>);
   void collect(proc.stderr as ReadableStream<Uint8Array>);
   const url = `http://127.0.0.1:${port}`;
-  await waitReady(url, 20_000, proc);
+  try {
+    await waitReady(url, 20_000, proc);
+  } catch (error) {
+    proc.kill("SIGKILL");
+    // What the server said is what explains a failed start.
+    throw new Error(`${error instanceof Error ? error.message : String(error)}; its output:\n${output.slice(-2000)}`);
+  }
   return {
     url,
     port,
