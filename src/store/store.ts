@@ -7,6 +7,7 @@
 import type { JournalEntry } from "../journal/journal.ts";
 import type { StoredSale } from "../ledger/restore.ts";
 import type { Payment, PaymentOutcome, Reservation, ReservationStatus } from "../ledger/types.ts";
+import type { WebhookStore } from "./webhook-store.ts";
 
 export type ReservationQuery = {
   status?: ReservationStatus;
@@ -43,5 +44,7 @@ export interface Store {
   reservationsOfBuyer(saleId: string, userId: string): Promise<Reservation[]>;
   listReservations(saleId: string, query: ReservationQuery): Promise<ReservationPage>;
   listPayments(saleId: string, outcome?: PaymentOutcome): Promise<Payment[]>;
+  /** Outbound webhooks: endpoints for the operator routes, claims and outcomes for the sender. */
+  readonly webhooks: WebhookStore;
   close(): Promise<void>;
 }

@@ -9,6 +9,7 @@ import { migrationsFolder } from "../../src/store/migrations-folder.ts";
 import { PostgresStore } from "../../src/store/postgres/postgres-store.ts";
 import { createTestDatabase, type TestDatabase } from "../postgres/test-database.ts";
 import { runStoreSuite } from "./store-suite.ts";
+import { runWebhookStoreSuite } from "./webhooks-suite.ts";
 
 let database: TestDatabase;
 beforeAll(async () => {
@@ -31,11 +32,15 @@ test("migrations started by several stores at once run once and leave one schema
   const applied = await database.sql`SELECT count(*)::int AS n FROM drizzle.__drizzle_migrations`;
   expect(applied[0]?.n).toBe(journal.entries.length);
   const tables = await database.sql`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`;
-  expect(tables.map((t) => t.tablename)).toEqual(["codes", "items", "journal_progress", "payments", "reservations", "sales"]);
+  expect(tables.map((t) => t.tablename)).toEqual([
+    "codes", "items", "journal_progress", "payments", "reservations", "sales", "webhook_deliveries", "webhook_endpoints", "webhook_state",
+  ]);
 });
 
-runStoreSuite("postgres", async () => {
+const newPostgresStore = async () => {
   const store = new PostgresStore(database.url);
   await store.migrate();
   return store;
-});
+};
+runStoreSuite("postgres", newPostgresStore);
+runWebhookStoreSuite("postgres", newPostgresStore);

@@ -10,6 +10,7 @@ import { LOAD_SALE_SQL } from "../../src/store/sqlite/load-sale.ts";
 import { SqliteStore } from "../../src/store/sqlite/sqlite-store.ts";
 import { tempDir } from "../support/harness.ts";
 import { runStoreSuite } from "./store-suite.ts";
+import { runWebhookStoreSuite } from "./webhooks-suite.ts";
 
 const dir = tempDir("stampede-store-sqlite-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -22,6 +23,7 @@ const newStore = async () => {
 };
 
 runStoreSuite("sqlite", newStore);
+runWebhookStoreSuite("sqlite", newStore);
 
 test("recovery's load reads reservations through indexes only: live holds, keyed holds, two aggregates", async () => {
   const store = await newStore();

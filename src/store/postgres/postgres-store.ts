@@ -16,8 +16,11 @@ import { migrationsFolder } from "../migrations-folder.ts";
 import { codesByReservation, toReservation } from "../reservation-row.ts";
 import type { ReservationPage, ReservationQuery, Store } from "../store.ts";
 import { FoldedBatch, type StoreSql, batchStatements } from "./apply-batch.ts";
+import { SubscriptionCache } from "../../webhooks/subscriptions.ts";
 import { loadSale } from "./load-sale.ts";
+import { insertDeliveries, outboxDeliveries } from "./outbox.ts";
 import * as schema from "./schema.ts";
+import { PostgresWebhooks } from "./webhooks.ts";
 
 /** Key of the session advisory lock that serializes migrations across processes ("STMP"). */
 const MIGRATION_LOCK_KEY = 0x53544d50;
@@ -61,6 +64,9 @@ export class PostgresStore implements Store {
   private flusher: StoreSql | null = null;
   /** Batches run one after another, never interleaved on the flusher's connection. */
   private applying: Promise<void> = Promise.resolve();
+  /** The endpoints the write-behind creates deliveries for (webhooks/subscriptions.ts). */
+  private readonly subscriptions = new SubscriptionCache();
+  readonly webhooks: PostgresWebhooks;
 
   constructor(
     private readonly url: string,
@@ -72,6 +78,7 @@ export class PostgresStore implements Store {
     this.recovery = connect(url, options.recoveryConnectionsMax ?? 4, this.connectTimeoutSeconds, "stampede-recovery");
     this.read = connect(url, options.readConnectionsMax ?? 2, this.connectTimeoutSeconds, "stampede-reads");
     this.db = drizzle({ client: this.read, schema });
+    this.webhooks = new PostgresWebhooks(this.read);
   }
 
   async migrate(): Promise<void> {
@@ -120,7 +127,7 @@ export class PostgresStore implements Store {
       timer = setTimeout(() => reject(new Error(`a store batch took over ${APPLY_TIMEOUT_MS} ms`)), APPLY_TIMEOUT_MS);
     });
     try {
-      await Promise.race([applyBatch(client, journalId, entries), abandoned]);
+      await Promise.race([applyBatch(client, journalId, entries, this.subscriptions), abandoned]);
     } catch (error) {
       if (this.flusher === client) this.flusher = null;
       client.end({ timeout: 0 }).catch(() => {});
@@ -219,23 +226,30 @@ export class PostgresStore implements Store {
 }
 
 /** The batch's transaction on a reserved connection, every statement pipelined (see applyOnce). */
-async function applyBatch(client: StoreSql, journalId: string, entries: readonly JournalEntry[]): Promise<void> {
+async function applyBatch(client: StoreSql, journalId: string, entries: readonly JournalEntry[], subscriptions: SubscriptionCache): Promise<void> {
   const last = entries[entries.length - 1];
   if (last === undefined) return;
   const tx = await client.reserve();
   // Lock this journal's progress row for the whole transaction: a second flusher of the same
-  // journal (a restarted worker racing an old one) waits here, then skips what this one wrote.
+  // journal (a restarted worker racing an old one) waits here, then skips what this one wrote. The
+  // endpoints' version rides on the same read (webhooks/subscriptions.ts).
   const [, , progress] = await Promise.all([
     tx`BEGIN`,
     tx`INSERT INTO journal_progress (journal_id, seq) VALUES (${journalId}, 0) ON CONFLICT (journal_id) DO NOTHING`,
-    tx`SELECT seq FROM journal_progress WHERE journal_id = ${journalId} FOR UPDATE`,
+    tx`SELECT seq, (SELECT endpoints_version FROM webhook_state WHERE id = 1) AS endpoints_version
+       FROM journal_progress WHERE journal_id = ${journalId} FOR UPDATE`,
   ]);
   const appliedSeq = (progress[0]?.seq as number | undefined) ?? 0;
+  // Webhook deliveries are created in this same transaction (the outbox), from rows read before the
+  // batch writes; a moved version reloads the endpoints first.
+  const endpointsVersion = (progress[0]?.endpoints_version as number | null | undefined) ?? null;
+  const deliveries = await outboxDeliveries(tx, subscriptions, journalId, entries, appliedSeq, endpointsVersion);
   const batch = new FoldedBatch();
   for (const entry of entries) if (entry.seq > appliedSeq) batch.add(entry.event);
   // Sent back to back, run in order. Should one fail, PostgreSQL refuses the rest of the transaction
   // and turns its COMMIT into a rollback, and the rejection reaches the caller.
   const statements = last.seq > appliedSeq ? batchStatements(tx, batch) : [];
+  if (deliveries.length > 0) statements.push(insertDeliveries(tx, deliveries));
   if (last.seq > appliedSeq) statements.push(tx`UPDATE journal_progress SET seq = ${last.seq} WHERE journal_id = ${journalId}`);
   await Promise.all([...statements, tx`COMMIT`]);
   tx.release();

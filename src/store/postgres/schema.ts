@@ -107,3 +107,5 @@ export const journalProgress = pgTable("journal_progress", {
   journalId: text("journal_id").primaryKey(),
   seq: bigint("seq", { mode: "number" }).notNull(),
 });
+
+export * from "./webhook-schema.ts";

@@ -10,6 +10,7 @@ import type { Database } from "bun:sqlite";
 import type { JournalEntry } from "../../journal/journal.ts";
 import type { SaleEvent } from "../../ledger/types.ts";
 import { ItemCountDeltas } from "../item-count-deltas.ts";
+import { prepareOutbox } from "./outbox.ts";
 
 type Binding = string | number | null;
 
@@ -44,7 +45,13 @@ export function prepareApply(db: Database) {
     `UPDATE items SET stock = stock + ?, available = available + ?, held = held + ?, confirmed = confirmed + ?
      WHERE sale_id = ? AND id = ?`,
   );
-  const readProgress = db.prepare<{ seq: number }, [string]>(`SELECT seq FROM journal_progress WHERE journal_id = ?`);
+  // The endpoints' version rides on the progress read, so the outbox costs no statement of its own
+  // while no endpoint is registered (webhooks/subscriptions.ts).
+  const readProgress = db.prepare<{ seq: number | null; endpoints_version: number | null }, [string]>(
+    `SELECT (SELECT seq FROM journal_progress WHERE journal_id = ?) AS seq,
+       (SELECT endpoints_version FROM webhook_state WHERE id = 1) AS endpoints_version`,
+  );
+  const outbox = prepareOutbox(db);
   const saveProgress = q(
     `INSERT INTO journal_progress (journal_id, seq) VALUES (?, ?)
      ON CONFLICT (journal_id) DO UPDATE SET seq = excluded.seq`,
@@ -120,10 +127,15 @@ export function prepareApply(db: Database) {
   return db.transaction((journalId: string, entries: readonly JournalEntry[]) => {
     // Entries at or below the recorded sequence were applied by an earlier transaction: skip them,
     // which makes a replay after a crash between commit and acknowledgement exactly-once.
-    const appliedSeq = readProgress.get(journalId)?.seq ?? 0;
+    const progress = readProgress.get(journalId);
+    const appliedSeq = progress?.seq ?? 0;
+    // Webhook deliveries are created in this same transaction (the outbox), from rows read before
+    // the batch writes and inserted after.
+    const webhooks = outbox.before(entries, appliedSeq, progress?.endpoints_version ?? null);
     const deltas = new ItemCountDeltas();
     for (const entry of entries) if (entry.seq > appliedSeq) applyEvent(entry.event, deltas);
     for (const d of deltas.values()) addCounts.run(d.stock, d.available, d.held, d.confirmed, d.saleId, d.itemId);
+    outbox.after(webhooks, journalId, Date.now());
     const last = entries[entries.length - 1];
     if (last !== undefined && last.seq > appliedSeq) saveProgress.run(journalId, last.seq);
   }).immediate;

@@ -104,3 +104,5 @@ export const journalProgress = sqliteTable("journal_progress", {
   journalId: text("journal_id").primaryKey(),
   seq: integer("seq").notNull(),
 });
+
+export * from "./webhook-schema.ts";

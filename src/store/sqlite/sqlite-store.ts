@@ -16,6 +16,7 @@ import type { ReservationPage, ReservationQuery, Store } from "../store.ts";
 import { prepareApply } from "./apply-batch.ts";
 import { type LoadSale, prepareLoadSale } from "./load-sale.ts";
 import * as schema from "./schema.ts";
+import { SqliteWebhooks } from "./webhooks.ts";
 
 /** Reservation ids per code lookup: well under SQLite's 32,766 bound parameters. */
 const CODE_LOOKUP_IDS_MAX = 1_000;
@@ -26,6 +27,7 @@ export class SqliteStore implements Store {
   private readonly db: BunSQLiteDatabase<typeof schema>;
   private applyBatch: ReturnType<typeof prepareApply> | null = null;
   private loadSale: LoadSale | null = null;
+  readonly webhooks: SqliteWebhooks;
 
   constructor(readonly path: string) {
     this.sqlite = new Database(path, { create: true, strict: true });
@@ -34,6 +36,7 @@ export class SqliteStore implements Store {
     this.sqlite.exec("PRAGMA journal_mode = WAL");
     this.sqlite.exec("PRAGMA synchronous = NORMAL");
     this.db = drizzle({ client: this.sqlite, schema });
+    this.webhooks = new SqliteWebhooks(this.sqlite);
   }
 
   async migrate(): Promise<void> {

@@ -1,0 +1,172 @@
+// The outbound webhooks' half of the PostgreSQL store (webhook-store.ts): endpoints for the operator
+// routes, claims and outcomes for the sender. Claims take rows with FOR UPDATE SKIP LOCKED, so that
+// senders of several nodes claiming at once never wait on, nor take, each other's rows. Each batch of
+// outcomes is one UPDATE over unnest'ed arrays.
+
+import type { TransactionSql } from "postgres";
+import type { DeliveryStatus } from "../../webhooks/event-types.ts";
+import { type DeliveryRow, deliveryOf, endpointOf, statusAfter } from "../webhook-rows.ts";
+import type {
+  ClaimedDelivery,
+  DeliveryOutcome,
+  DeliveryPage,
+  DeliveryQuery,
+  WebhookDelivery,
+  WebhookEndpoint,
+  WebhookEndpointWithSecret,
+  WebhookStore,
+} from "../webhook-store.ts";
+import type { StoreSql } from "./apply-batch.ts";
+
+type Row = Record<string, unknown>;
+
+const bumpVersion = (tx: TransactionSql<{ int8: number }>) => tx`
+  INSERT INTO webhook_state (id, endpoints_version) VALUES (1, 1)
+  ON CONFLICT (id) DO UPDATE SET endpoints_version = webhook_state.endpoints_version + 1`;
+
+/** Serializes registrations, so that two at once cannot both pass the bound on live endpoints. */
+const ENDPOINTS_LOCK_KEY = 0x57484b53; // "WHKS"
+
+const deliveryRow = (row: Row) => deliveryOf(row as DeliveryRow);
+
+export class PostgresWebhooks implements WebhookStore {
+  constructor(private readonly sql: StoreSql) {}
+
+  async createEndpoint(endpoint: WebhookEndpointWithSecret, endpointsMax: number): Promise<boolean> {
+    return this.sql.begin(async (tx) => {
+      await tx`SELECT pg_advisory_xact_lock(${ENDPOINTS_LOCK_KEY})`;
+      const [live] = await tx`SELECT count(*)::int AS n FROM webhook_endpoints WHERE deleted_at IS NULL`;
+      if (((live?.n as number | undefined) ?? 0) >= endpointsMax) return false;
+      await tx`
+        INSERT INTO webhook_endpoints (id, url, events, secret, created_at)
+        VALUES (${endpoint.id}, ${endpoint.url}, ${JSON.stringify(endpoint.events)}, ${endpoint.secret}, ${endpoint.createdAt})`;
+      await bumpVersion(tx);
+      return true;
+    }) as Promise<boolean>;
+  }
+
+  async listEndpoints(): Promise<WebhookEndpoint[]> {
+    const rows = await this.sql`SELECT id, url, events, created_at FROM webhook_endpoints WHERE deleted_at IS NULL ORDER BY created_at, id`;
+    return rows.map((row) => endpointOf(row as never));
+  }
+
+  async endpoint(id: string): Promise<WebhookEndpoint | null> {
+    const [row] = await this.sql`SELECT id, url, events, created_at FROM webhook_endpoints WHERE id = ${id} AND deleted_at IS NULL`;
+    return row === undefined ? null : endpointOf(row as never);
+  }
+
+  async deleteEndpoint(id: string, now: number): Promise<boolean> {
+    return this.sql.begin(async (tx) => {
+      const deleted = await tx`UPDATE webhook_endpoints SET deleted_at = ${now} WHERE id = ${id} AND deleted_at IS NULL`;
+      if (deleted.count === 0) return false;
+      await bumpVersion(tx);
+      return true;
+    }) as Promise<boolean>;
+  }
+
+  async listDeliveries(endpointId: string, query: DeliveryQuery): Promise<DeliveryPage> {
+    const sql = this.sql;
+    const status = query.status === undefined ? sql`` : sql`AND status = ${query.status}`;
+    // Keyset paging on (event_at, event_id), the order of both listing indexes.
+    const after =
+      query.cursor === undefined
+        ? sql``
+        : sql`AND (event_at, event_id) > (SELECT event_at, event_id FROM webhook_deliveries WHERE endpoint_id = ${endpointId} AND event_id = ${query.cursor})`;
+    const rows = await sql`
+      SELECT * FROM webhook_deliveries WHERE endpoint_id = ${endpointId} ${status} ${after}
+      ORDER BY event_at, event_id LIMIT ${query.limit + 1}`;
+    const page = rows.slice(0, query.limit).map(deliveryRow);
+    return { deliveries: page, nextCursor: rows.length > query.limit ? (page[page.length - 1]?.id ?? null) : null };
+  }
+
+  async delivery(endpointId: string, id: string): Promise<WebhookDelivery | null> {
+    const [row] = await this.sql`SELECT * FROM webhook_deliveries WHERE endpoint_id = ${endpointId} AND event_id = ${id}`;
+    return row === undefined ? null : deliveryRow(row);
+  }
+
+  async retryDelivery(endpointId: string, id: string, now: number): Promise<WebhookDelivery | null> {
+    // A delivery claimed by a sender right now is that sender's to finish.
+    await this.sql`
+      UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ${now}, window_started_at = ${now},
+        claimed_by = NULL, claimed_until = NULL
+      WHERE endpoint_id = ${endpointId} AND event_id = ${id}
+        AND NOT (status = 'pending' AND claimed_until IS NOT NULL AND claimed_until > ${now})`;
+    return this.delivery(endpointId, id);
+  }
+
+  async senderEndpoints(): Promise<WebhookEndpointWithSecret[]> {
+    const rows = await this.sql`SELECT id, url, events, secret, created_at FROM webhook_endpoints WHERE deleted_at IS NULL ORDER BY created_at, id`;
+    return rows.map((row) => ({ ...endpointOf(row as never), secret: row.secret as string }));
+  }
+
+  async claimDeliveries(endpointId: string, claimedBy: string, now: number, claimedUntil: number, limit: number): Promise<ClaimedDelivery[]> {
+    // The lease's end becomes the due time: a sender that dies leaves the delivery due again then.
+    const rows = await this.sql`
+      UPDATE webhook_deliveries AS d SET claimed_by = ${claimedBy}, claimed_until = ${claimedUntil}, next_attempt_at = ${claimedUntil}
+      FROM (SELECT endpoint_id, event_id FROM webhook_deliveries
+            WHERE endpoint_id = ${endpointId} AND status = 'pending' AND next_attempt_at <= ${now}
+            ORDER BY next_attempt_at, sequence LIMIT ${limit}
+            FOR UPDATE SKIP LOCKED) AS c
+      WHERE d.endpoint_id = c.endpoint_id AND d.event_id = c.event_id
+      RETURNING d.event_id, d.sequence, d.payload, d.attempts, d.window_started_at, d.event_at`;
+    return rows
+      .map((row) => ({
+        endpointId,
+        id: row.event_id as string,
+        sequence: row.sequence as number,
+        payload: row.payload as string,
+        attempts: row.attempts as number,
+        windowStartedAt: row.window_started_at as number,
+        eventAt: row.event_at as number,
+        claimedUntil,
+      }))
+      .sort((a, b) => a.eventAt - b.eventAt || a.sequence - b.sequence);
+  }
+
+  async recordOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
+    if (outcomes.length === 0) return;
+    const column = <T>(pick: (o: DeliveryOutcome) => T) => outcomes.map(pick);
+    const statuses: DeliveryStatus[] = column(statusAfter);
+    await this.sql`
+      UPDATE webhook_deliveries AS d SET status = u.status, attempts = d.attempts + 1, last_attempt_at = u.at,
+        last_status = u.last_status, last_error = u.last_error, delivered_at = u.delivered_at,
+        next_attempt_at = u.next_attempt_at, claimed_by = NULL, claimed_until = NULL
+      FROM unnest(${column((o) => o.endpointId)}::text[], ${column((o) => o.id)}::text[], ${column((o) => o.claimedBy)}::text[],
+        ${column((o) => o.claimedUntil)}::int8[], ${statuses}::text[], ${column((o) => o.at)}::int8[],
+        ${column((o) => o.status)}::int4[], ${column((o) => o.error)}::text[],
+        ${column((o) => (o.delivered ? o.at : null))}::int8[],
+        ${outcomes.map((o, i) => (statuses[i] === "pending" ? o.nextAttemptAt : null))}::int8[])
+        AS u(endpoint_id, event_id, claimed_by, claimed_until, status, at, last_status, last_error, delivered_at, next_attempt_at)
+      WHERE d.endpoint_id = u.endpoint_id AND d.event_id = u.event_id AND d.claimed_by = u.claimed_by AND d.claimed_until = u.claimed_until`;
+  }
+
+  async releaseClaims(claimedBy: string, now: number): Promise<number> {
+    const released = await this.sql`
+      UPDATE webhook_deliveries SET claimed_by = NULL, claimed_until = NULL, next_attempt_at = ${now}
+      WHERE status = 'pending' AND claimed_by = ${claimedBy}`;
+    return released.count;
+  }
+
+  async oldestPendingEventAt(): Promise<number | null> {
+    // One index probe per live endpoint (webhook_deliveries_status_idx), however long the backlogs.
+    const [row] = await this.sql`
+      SELECT min((SELECT min(event_at) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.status = 'pending')) AS at
+      FROM webhook_endpoints e WHERE e.deleted_at IS NULL`;
+    return (row?.at as number | null | undefined) ?? null;
+  }
+
+  async pruneDelivered(before: number, limit: number): Promise<number> {
+    // Every row of a deleted endpoint (nothing sends or lists them), then delivered rows past retention.
+    const gone = await this.sql`
+      DELETE FROM webhook_deliveries WHERE (endpoint_id, event_id) IN (
+        SELECT d.endpoint_id, d.event_id FROM webhook_endpoints e JOIN webhook_deliveries d ON d.endpoint_id = e.id
+        WHERE e.deleted_at IS NOT NULL LIMIT ${limit})`;
+    if (gone.count >= limit) return gone.count;
+    const old = await this.sql`
+      DELETE FROM webhook_deliveries WHERE (endpoint_id, event_id) IN (
+        SELECT d.endpoint_id, d.event_id FROM webhook_endpoints e JOIN webhook_deliveries d
+          ON d.endpoint_id = e.id AND d.status = 'delivered' AND d.event_at < ${before}
+        LIMIT ${limit - gone.count})`;
+    return gone.count + old.count;
+  }
+}

@@ -1,0 +1,196 @@
+// The outbound webhooks' half of the embedded store (webhook-store.ts): endpoints for the operator
+// routes, claims and outcomes for the sender. Writes run in immediate transactions: several worker
+// processes and threads share this file, and a deferred transaction that reads and then writes fails
+// at once with SQLITE_BUSY when another connection committed in between (WAL snapshots).
+
+import type { Database } from "bun:sqlite";
+import { type DeliveryRow, type EndpointRow, deliveryOf, endpointOf, statusAfter } from "../webhook-rows.ts";
+import type {
+  ClaimedDelivery,
+  DeliveryOutcome,
+  DeliveryPage,
+  DeliveryQuery,
+  WebhookDelivery,
+  WebhookEndpoint,
+  WebhookEndpointWithSecret,
+  WebhookStore,
+} from "../webhook-store.ts";
+
+type Binding = string | number | null;
+
+const DELIVERY_COLUMNS =
+  "endpoint_id, event_id, type, status, sequence, attempts, event_at, created_at, next_attempt_at, last_attempt_at, last_status, last_error, delivered_at, payload";
+/** Bumps the version the write-behind compares with its cached endpoints (subscriptions.ts). */
+const BUMP_VERSION = `INSERT INTO webhook_state (id, endpoints_version) VALUES (1, 1)
+  ON CONFLICT (id) DO UPDATE SET endpoints_version = endpoints_version + 1`;
+
+export class SqliteWebhooks implements WebhookStore {
+  private readonly q;
+
+  constructor(private readonly db: Database) {
+    this.q = <R = unknown>(sql: string) => db.query<R, Binding[]>(sql);
+  }
+
+  async createEndpoint(endpoint: WebhookEndpointWithSecret, endpointsMax: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      const live = this.q<{ n: number }>("SELECT count(*) AS n FROM webhook_endpoints WHERE deleted_at IS NULL").get();
+      if ((live?.n ?? 0) >= endpointsMax) return false;
+      this.q("INSERT INTO webhook_endpoints (id, url, events, secret, created_at) VALUES (?, ?, ?, ?, ?)").run(
+        endpoint.id,
+        endpoint.url,
+        JSON.stringify(endpoint.events),
+        endpoint.secret,
+        endpoint.createdAt,
+      );
+      this.q(BUMP_VERSION).run();
+      return true;
+    }).immediate();
+  }
+
+  async listEndpoints(): Promise<WebhookEndpoint[]> {
+    return this.q<EndpointRow>("SELECT id, url, events, created_at FROM webhook_endpoints WHERE deleted_at IS NULL ORDER BY created_at, id")
+      .all()
+      .map(endpointOf);
+  }
+
+  async endpoint(id: string): Promise<WebhookEndpoint | null> {
+    const row = this.q<EndpointRow>("SELECT id, url, events, created_at FROM webhook_endpoints WHERE id = ? AND deleted_at IS NULL").get(id);
+    return row === null ? null : endpointOf(row);
+  }
+
+  async deleteEndpoint(id: string, now: number): Promise<boolean> {
+    return this.db.transaction(() => {
+      const changed = this.q("UPDATE webhook_endpoints SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL").run(now, id).changes;
+      if (changed === 0) return false;
+      this.q(BUMP_VERSION).run();
+      return true;
+    }).immediate();
+  }
+
+  async listDeliveries(endpointId: string, query: DeliveryQuery): Promise<DeliveryPage> {
+    const conditions = ["endpoint_id = ?"];
+    const params: Binding[] = [endpointId];
+    if (query.status !== undefined) {
+      conditions.push("status = ?");
+      params.push(query.status);
+    }
+    if (query.cursor !== undefined) {
+      // Keyset paging on (event_at, event_id), the order of both listing indexes.
+      conditions.push("(event_at, event_id) > (SELECT event_at, event_id FROM webhook_deliveries WHERE endpoint_id = ? AND event_id = ?)");
+      params.push(endpointId, query.cursor);
+    }
+    params.push(query.limit + 1);
+    const rows = this.q<DeliveryRow>(
+      `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE ${conditions.join(" AND ")} ORDER BY event_at, event_id LIMIT ?`,
+    ).all(...params);
+    const page = rows.slice(0, query.limit).map(deliveryOf);
+    return { deliveries: page, nextCursor: rows.length > query.limit ? (page[page.length - 1]?.id ?? null) : null };
+  }
+
+  async delivery(endpointId: string, id: string): Promise<WebhookDelivery | null> {
+    const row = this.q<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = ? AND event_id = ?`).get(endpointId, id);
+    return row === null ? null : deliveryOf(row);
+  }
+
+  async retryDelivery(endpointId: string, id: string, now: number): Promise<WebhookDelivery | null> {
+    this.db.transaction(() => {
+      // A delivery claimed by a sender right now is that sender's to finish.
+      this.q(
+        `UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = ?, window_started_at = ?, claimed_by = NULL, claimed_until = NULL
+         WHERE endpoint_id = ? AND event_id = ? AND NOT (status = 'pending' AND claimed_until IS NOT NULL AND claimed_until > ?)`,
+      ).run(now, now, endpointId, id, now);
+    }).immediate();
+    return this.delivery(endpointId, id);
+  }
+
+  async senderEndpoints(): Promise<WebhookEndpointWithSecret[]> {
+    return this.q<EndpointRow>("SELECT id, url, events, secret, created_at FROM webhook_endpoints WHERE deleted_at IS NULL ORDER BY created_at, id")
+      .all()
+      .map((row) => ({ ...endpointOf(row), secret: row.secret }));
+  }
+
+  async claimDeliveries(endpointId: string, claimedBy: string, now: number, claimedUntil: number, limit: number): Promise<ClaimedDelivery[]> {
+    // A read first, outside any write transaction: an idle endpoint then never takes the write lock
+    // that the write-behind of every worker needs.
+    const due = this.q("SELECT 1 FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at <= ? LIMIT 1").get(endpointId, now);
+    if (due === null) return [];
+    type Claimed = { event_id: string; sequence: number; payload: string; attempts: number; window_started_at: number; event_at: number };
+    const rows = this.db.transaction(() =>
+      // The lease's end becomes the due time: a sender that dies leaves the delivery due again then.
+      this.q<Claimed>(
+        `UPDATE webhook_deliveries SET claimed_by = ?, claimed_until = ?, next_attempt_at = ?
+         WHERE rowid IN (SELECT rowid FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at <= ?
+                         ORDER BY next_attempt_at, sequence LIMIT ?)
+         RETURNING event_id, sequence, payload, attempts, window_started_at, event_at`,
+      ).all(claimedBy, claimedUntil, claimedUntil, endpointId, now, limit),
+    ).immediate();
+    return rows
+      .map((row) => ({
+        endpointId,
+        id: row.event_id,
+        sequence: row.sequence,
+        payload: row.payload,
+        attempts: row.attempts,
+        windowStartedAt: row.window_started_at,
+        eventAt: row.event_at,
+        claimedUntil,
+      }))
+      .sort((a, b) => a.eventAt - b.eventAt || a.sequence - b.sequence);
+  }
+
+  async recordOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
+    if (outcomes.length === 0) return;
+    const update = this.q(
+      `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ?,
+         delivered_at = ?, next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL
+       WHERE endpoint_id = ? AND event_id = ? AND claimed_by = ? AND claimed_until = ?`,
+    );
+    this.db.transaction(() => {
+      for (const o of outcomes) {
+        const status = statusAfter(o);
+        const next = status === "pending" ? o.nextAttemptAt : null;
+        update.run(status, o.at, o.status, o.error, o.delivered ? o.at : null, next, o.endpointId, o.id, o.claimedBy, o.claimedUntil);
+      }
+    }).immediate();
+  }
+
+  async releaseClaims(claimedBy: string, now: number): Promise<number> {
+    return this.db.transaction(
+      () =>
+        this.q(
+          `UPDATE webhook_deliveries SET claimed_by = NULL, claimed_until = NULL, next_attempt_at = ?
+           WHERE status = 'pending' AND claimed_by = ?`,
+        ).run(now, claimedBy).changes,
+    ).immediate();
+  }
+
+  async oldestPendingEventAt(): Promise<number | null> {
+    // One index probe per live endpoint (webhook_deliveries_status_idx), however long the backlogs.
+    const row = this.q<{ at: number | null }>(
+      `SELECT min((SELECT min(event_at) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.status = 'pending')) AS at
+       FROM webhook_endpoints e WHERE e.deleted_at IS NULL`,
+    ).get();
+    return row?.at ?? null;
+  }
+
+  async pruneDelivered(before: number, limit: number): Promise<number> {
+    return this.db.transaction(() => {
+      // Delivered rows past retention, and every row of a deleted endpoint (nothing sends or lists them).
+      const deleted = this.q(
+        `DELETE FROM webhook_deliveries WHERE rowid IN (
+           SELECT d.rowid FROM webhook_endpoints e JOIN webhook_deliveries d ON d.endpoint_id = e.id
+           WHERE e.deleted_at IS NOT NULL LIMIT ?)`,
+      ).run(limit).changes;
+      if (deleted >= limit) return deleted;
+      return (
+        deleted +
+        this.q(
+          `DELETE FROM webhook_deliveries WHERE rowid IN (
+             SELECT d.rowid FROM webhook_endpoints e JOIN webhook_deliveries d
+               ON d.endpoint_id = e.id AND d.status = 'delivered' AND d.event_at < ?
+             LIMIT ?)`,
+        ).run(before, limit - deleted).changes
+      );
+    }).immediate();
+  }
+}

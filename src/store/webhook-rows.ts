@@ -1,0 +1,52 @@
+// Stored webhook rows -> the port's values, for both dialects (their queries select the same
+// snake_case columns).
+
+import type { DeliveryStatus, WebhookEventType } from "../webhooks/event-types.ts";
+import type { DeliveryOutcome, WebhookDelivery, WebhookEndpoint } from "./webhook-store.ts";
+
+export type EndpointRow = { id: string; url: string; events: string; secret: string; created_at: number };
+export type DeliveryRow = {
+  endpoint_id: string;
+  event_id: string;
+  type: string;
+  status: string;
+  sequence: number;
+  attempts: number;
+  event_at: number;
+  created_at: number;
+  next_attempt_at: number | null;
+  last_attempt_at: number | null;
+  last_status: number | null;
+  last_error: string | null;
+  delivered_at: number | null;
+  payload: string;
+};
+
+export function endpointOf(row: Pick<EndpointRow, "id" | "url" | "events" | "created_at">): WebhookEndpoint {
+  return { id: row.id, url: row.url, events: JSON.parse(row.events) as WebhookEventType[], createdAt: row.created_at };
+}
+
+export function deliveryOf(row: DeliveryRow): WebhookDelivery {
+  return {
+    endpointId: row.endpoint_id,
+    id: row.event_id,
+    type: row.type as WebhookEventType,
+    status: row.status as DeliveryStatus,
+    sequence: row.sequence,
+    attempts: row.attempts,
+    eventAt: row.event_at,
+    createdAt: row.created_at,
+    nextAttemptAt: row.next_attempt_at,
+    lastAttemptAt: row.last_attempt_at,
+    lastStatus: row.last_status,
+    lastError: row.last_error,
+    deliveredAt: row.delivered_at,
+    payload: row.payload,
+  };
+}
+
+/** The status a delivery takes after an attempt. */
+export function statusAfter(outcome: DeliveryOutcome): DeliveryStatus {
+  if (outcome.delivered) return "delivered";
+  return outcome.nextAttemptAt === null ? "failed" : "pending";
+}

@@ -1,0 +1,252 @@
+// The transactional outbox: the deliveries one write-behind batch creates. Each store's apply
+// transaction asks OutboxPlan.of what the batch could emit for the endpoints subscribed now, reads
+// what the plan names (rows placed by earlier batches, the counts of the sales it touches) before
+// applying the batch, and inserts what `build` returns in the same transaction. So exactly the
+// journal's facts become events, each once (a replay skips what the progress row covers), and a
+// killed server loses none: the deliveries commit with the rows they describe or not at all.
+//
+// Pure, like the ledger: no I/O and no clock inside; the caller passes the rows and `now`.
+//
+// Event ids are made from the journal and the event's sequence number, `evt_<journalId>_<seq>`, so
+// the id is the same on every retry and on every endpoint. A journal's sequence numbers never repeat
+// (a fresh journal starts past what the store has applied for it), and a `sale.sold_out` derived
+// from an event gets that event's id with a suffix.
+
+import type { JournalEntry } from "../journal/journal.ts";
+import type { Payment, Reservation, SaleEvent, SalePatch, SaleSpec } from "../ledger/types.ts";
+import { reservationView } from "../ledger/views.ts";
+import type { WebhookEventType } from "./event-types.ts";
+
+export type Subscription = { endpointId: string; events: ReadonlySet<WebhookEventType> };
+
+/** What never changes of a reservation once placed: everything its view shows but status and codes. */
+export type ReservationBase = Omit<Reservation, "status" | "codes" | "endedAt" | "paymentId">;
+
+export type SaleItemBase = { id: string; name: string; price: number; currency: string; available: number };
+/** A sale as its public view needs it, with every item (in position order) and its available units. */
+export type SaleBase = { id: string; name: string; startsAt: number; endsAt: number; paused: boolean; items: SaleItemBase[] };
+
+/** Rows the store read in the batch's transaction, before applying it. */
+export type OutboxReads = {
+  reservations: ReadonlyMap<string, ReservationBase>;
+  sales: ReadonlyMap<string, SaleBase>;
+};
+
+export const NO_READS: OutboxReads = { reservations: new Map(), sales: new Map() };
+
+/** One row of webhook_deliveries as the write-behind creates it (status pending, no attempt yet). */
+export type OutboxDelivery = {
+  endpointId: string;
+  eventId: string;
+  type: WebhookEventType;
+  /** The journal sequence number of the event: the delivery order of an endpoint's backlog. */
+  sequence: number;
+  /** When the event happened (engine time, ms). */
+  eventAt: number;
+  /** The request body exactly as it is sent on every attempt. */
+  payload: string;
+  /** When the batch created it (ms): first due then, and the start of its retry window. */
+  createdAt: number;
+};
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** Whether the event changes some item's available units (so it can sell a sale out). */
+function movesAvailable(event: SaleEvent): boolean {
+  switch (event.type) {
+    case "stock_adjusted":
+    case "codes_added":
+    case "hold_placed":
+    case "hold_released":
+    case "hold_expired":
+      return true;
+    case "payment_recorded":
+      return event.confirm?.late === true;
+    default:
+      return false;
+  }
+}
+
+export class OutboxPlan {
+  private constructor(
+    /** The entries the batch applies (past the recorded progress), in order. */
+    private readonly entries: readonly JournalEntry[],
+    private readonly subscriptions: readonly Subscription[],
+    private readonly wanted: ReadonlySet<WebhookEventType>,
+    /** Reservations the events name that the batch did not place: the store reads their rows. */
+    readonly reservationIds: readonly string[],
+    /** Sales whose counts the batch moves, for sale.sold_out: the store reads them with their items. */
+    readonly saleIds: readonly string[],
+  ) {}
+
+  /** The plan for the entries past `appliedSeq`, or null when no endpoint could get anything. */
+  static of(entries: readonly JournalEntry[], appliedSeq: number, subscriptions: readonly Subscription[]): OutboxPlan | null {
+    if (subscriptions.length === 0) return null;
+    const wanted = new Set<WebhookEventType>();
+    for (const subscription of subscriptions) for (const type of subscription.events) wanted.add(type);
+    const fresh = entries[0] !== undefined && entries[0].seq > appliedSeq ? entries : entries.filter((entry) => entry.seq > appliedSeq);
+    if (fresh.length === 0) return null;
+    const placed = new Set<string>();
+    const created = new Set<string>();
+    const reservationIds = new Set<string>();
+    const saleIds = new Set<string>();
+    const soldOut = wanted.has("sale.sold_out");
+    for (const { event } of fresh) {
+      if (event.type === "hold_placed") placed.add(event.reservationId);
+      else if (event.type === "sale_created") created.add(event.saleId);
+      const named = OutboxPlan.reservationNeeded(event, wanted);
+      if (named !== null && !placed.has(named)) reservationIds.add(named);
+      if (soldOut && movesAvailable(event) && !created.has(event.saleId)) saleIds.add(event.saleId);
+    }
+    return new OutboxPlan(fresh, subscriptions, wanted, [...reservationIds], [...saleIds]);
+  }
+
+  /** The reservation whose row an event's delivery needs, when an endpoint wants that delivery. */
+  private static reservationNeeded(event: SaleEvent, wanted: ReadonlySet<WebhookEventType>): string | null {
+    if (event.type === "hold_released") return wanted.has("reservation.released") ? event.reservationId : null;
+    if (event.type === "hold_expired") return wanted.has("reservation.expired") ? event.reservationId : null;
+    if (event.type === "payment_recorded" && event.confirm !== null) {
+      return wanted.has("reservation.confirmed") ? event.payment.reservationId : null;
+    }
+    return null;
+  }
+
+  /** The deliveries of the batch, in sequence order. */
+  build(journalId: string, reads: OutboxReads, now: number): OutboxDelivery[] {
+    const deliveries: OutboxDelivery[] = [];
+    const placed = new Map<string, ReservationBase>();
+    const sales = new Map<string, SaleCounts>();
+    for (const [saleId, sale] of reads.sales) sales.set(saleId, new SaleCounts(sale));
+    const emit = (type: WebhookEventType, eventId: string, sequence: number, eventAt: number, data: () => unknown) => {
+      if (!this.wanted.has(type)) return;
+      const payload = JSON.stringify({ id: eventId, type, createdAt: iso(eventAt), data: data() });
+      for (const subscription of this.subscriptions) {
+        if (subscription.events.has(type)) {
+          deliveries.push({ endpointId: subscription.endpointId, eventId, type, sequence, eventAt, payload, createdAt: now });
+        }
+      }
+    };
+    const reservation = (id: string) => placed.get(id) ?? reads.reservations.get(id);
+    for (const { seq, event } of this.entries) {
+      const eventId = `evt_${journalId}_${seq}`;
+      // The sale's units before this event, for sale.sold_out: it fires when they reach 0 from above.
+      const counts = sales.get(event.saleId);
+      const before = counts?.total ?? 0;
+      switch (event.type) {
+        case "sale_created":
+          if (this.wanted.has("sale.sold_out")) sales.set(event.saleId, SaleCounts.created(event.sale));
+          break;
+        case "sale_patched":
+          counts?.patch(event.patch);
+          break;
+        case "stock_adjusted":
+          counts?.add(event.itemId, event.delta);
+          break;
+        case "codes_added":
+          counts?.add(event.itemId, event.codes.length);
+          break;
+        case "hold_placed": {
+          const { reservationId: id, saleId, itemId, userId, quantity, amount, currency, at: createdAt, expiresAt } = event;
+          const base: ReservationBase = { id, saleId, itemId, userId, quantity, amount, currency, createdAt, expiresAt };
+          placed.set(id, base);
+          emit("reservation.held", eventId, seq, event.at, () => view(base, "held", []));
+          counts?.add(itemId, -quantity);
+          break;
+        }
+        case "hold_released":
+        case "hold_expired": {
+          const base = reservation(event.reservationId);
+          const status = event.type === "hold_released" ? "released" : "expired";
+          // A row that is nowhere means the store lacks the hold it ends; there is nothing to describe.
+          if (base !== undefined) emit(`reservation.${status}`, eventId, seq, event.at, () => view(base, status, []));
+          counts?.add(event.itemId, event.quantity);
+          break;
+        }
+        case "payment_recorded": {
+          const { payment, confirm } = event;
+          if (confirm !== null) {
+            const base = reservation(payment.reservationId);
+            if (base !== undefined) emit("reservation.confirmed", eventId, seq, event.at, () => view(base, "confirmed", confirm.codes));
+            if (confirm.late) counts?.add(confirm.itemId, -confirm.quantity);
+          }
+          if (payment.outcome === "refund_required") {
+            // A payment either confirms or asks for a refund; should one ever do both, the ids differ.
+            const id = confirm === null ? eventId : `${eventId}_refund`;
+            emit("payment.refund_required", id, seq, event.at, () => paymentView(payment));
+          }
+          break;
+        }
+      }
+      if (counts !== undefined && before > 0 && counts.total === 0) {
+        emit("sale.sold_out", `${eventId}_sold_out`, seq, event.at, () => counts.publicView(event.at));
+      }
+    }
+    return deliveries;
+  }
+}
+
+function view(base: ReservationBase, status: Reservation["status"], codes: string[]) {
+  return reservationView({ ...base, status, codes, endedAt: 0, paymentId: null });
+}
+
+/** The payment as operators list it (GET /v1/admin/sales/:saleId/payments), with its sale. */
+export function paymentView(payment: Payment) {
+  return {
+    paymentId: payment.paymentId,
+    eventId: payment.eventId,
+    saleId: payment.saleId,
+    reservationId: payment.reservationId,
+    amount: payment.amount,
+    currency: payment.currency,
+    status: payment.status,
+    outcome: payment.outcome,
+    receivedAt: iso(payment.receivedAt),
+  };
+}
+
+/** A sale's settings and available units, followed event by event through one batch. */
+class SaleCounts {
+  total = 0;
+  private readonly byItem = new Map<string, SaleItemBase>();
+
+  constructor(private readonly sale: SaleBase) {
+    this.sale = { ...sale, items: sale.items.map((item) => ({ ...item })) };
+    for (const item of this.sale.items) {
+      this.byItem.set(item.id, item);
+      this.total += item.available;
+    }
+  }
+
+  static created(spec: SaleSpec): SaleCounts {
+    const items = spec.items.map(({ id, name, price, currency, delivery, stock }) => ({
+      id,
+      name,
+      price,
+      currency,
+      available: delivery === "codes" ? 0 : stock,
+    }));
+    return new SaleCounts({ id: spec.id, name: spec.name, startsAt: spec.startsAt, endsAt: spec.endsAt, paused: false, items });
+  }
+
+  add(itemId: string, units: number): void {
+    const item = this.byItem.get(itemId);
+    if (item === undefined) return;
+    item.available += units;
+    this.total += units;
+  }
+
+  patch(patch: SalePatch): void {
+    if (patch.name !== undefined) this.sale.name = patch.name;
+    if (patch.startsAt !== undefined) this.sale.startsAt = patch.startsAt;
+    if (patch.endsAt !== undefined) this.sale.endsAt = patch.endsAt;
+    if (patch.paused !== undefined) this.sale.paused = patch.paused;
+  }
+
+  /** The public sale view (ledger/views.ts, publicSaleView) as it was at `at`. */
+  publicView(at: number) {
+    const { id, name, startsAt, endsAt, paused } = this.sale;
+    const status = at >= endsAt ? "ended" : paused ? "paused" : at < startsAt ? "scheduled" : "open";
+    const items = this.sale.items.map(({ id, name, price, currency, available }) => ({ id, name, price, currency, available }));
+    return { id, name, startsAt: iso(startsAt), endsAt: iso(endsAt), status, items };
+  }
+}
