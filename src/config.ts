@@ -26,6 +26,8 @@ export type Config = {
   trustProxy: number;
   jwtIssuer: string | undefined;
   jwtAudience: string | undefined;
+  /** One log line per request, with its request id (off by default: it costs a line per hold). */
+  accessLog: boolean;
 };
 
 type Env = Record<string, string | undefined>;
@@ -46,6 +48,7 @@ export const SERVE_OPTIONS = [
   { flag: "rate-limit-buyer", env: "STAMPEDE_RATE_LIMIT_BUYER", default: "5", help: "holds/s per buyer, 0 = off" },
   { flag: "rate-limit-address", env: "STAMPEDE_RATE_LIMIT_ADDRESS", default: "100", help: "requests/s per address, 0 = off" },
   { flag: "trust-proxy", env: "STAMPEDE_TRUST_PROXY", default: "0", help: "proxies in front (X-Forwarded-For depth)" },
+  { flag: "access-log", env: "STAMPEDE_ACCESS_LOG", default: "0", help: "1 = a log line per request, with its request id" },
 ] as const;
 
 type FlagName = (typeof SERVE_OPTIONS)[number]["flag"];
@@ -114,6 +117,10 @@ export function loadConfig(args: readonly string[], env: Env): Config {
   const buyer = get("rate-limit-buyer");
   const address = get("rate-limit-address");
   const trustProxy = get("trust-proxy");
+  const accessLog = get("access-log");
+  if (accessLog !== undefined && accessLog.raw !== "0" && accessLog.raw !== "1") {
+    throw new ConfigError(`${accessLog.name} must be 0 or 1, not "${accessLog.raw}"`);
+  }
   return {
     port: port === undefined ? 3000 : integer(port.name, port.raw, 0, 65535),
     host: get("host")?.raw ?? "0.0.0.0",
@@ -126,6 +133,7 @@ export function loadConfig(args: readonly string[], env: Env): Config {
     trustProxy: trustProxy === undefined ? 0 : integer(trustProxy.name, trustProxy.raw, 0, 32),
     jwtIssuer: env.STAMPEDE_JWT_ISSUER || undefined,
     jwtAudience: env.STAMPEDE_JWT_AUDIENCE || undefined,
+    accessLog: accessLog?.raw === "1",
   };
 }
 

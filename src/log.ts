@@ -43,3 +43,79 @@ export function log(level: Level, msg: string, fields: Record<string, unknown> =
 export function flushLog(): void {
   if (pending.length > 0 || dropped > 0) flush();
 }
+
+// ---- The operator's trail -------------------------------------------------------------------------
+// Audit lines record what changed a sale and who asked: `event` names it ("sale.created", "sale.paused",
+// "sale.sold_out", ...) so that a log query can pick the trail out of everything else. They carry ids,
+// counts and the client's address, never a token, a secret, a code or a body.
+
+export function audit(event: string, msg: string, fields: Record<string, unknown> = {}): void {
+  log("info", msg, { event, ...fields });
+}
+
+/** How long repeated lines of one kind are gathered into one summary. */
+export const REPEAT_WINDOW_MS = 10_000;
+/** Kinds of repeated line tracked at once; past it new kinds share one "other" line (bounded memory). */
+const REPEAT_KINDS_MAX = 1_000;
+
+type Repeat = { level: Level; msg: string; event: string; fields: Record<string, unknown>; count: number };
+
+/**
+ * Lines that can come thousands of times a second (401s from a buyer with a stale token, shed
+ * requests, refused webhook signatures) are rate limited: the first of a kind in a window is
+ * written at once, the rest are counted, and when the window ends one line says how many there
+ * were ("401 x 1546 in the last 10 s"). A repeat costs a map lookup and an addition.
+ */
+export class RepeatedLines {
+  private readonly open = new Map<string, Repeat>();
+  private timer: ReturnType<typeof setInterval> | null = null;
+
+  constructor(
+    private readonly write: (level: Level, msg: string, fields: Record<string, unknown>) => void = log,
+    private readonly windowMs = REPEAT_WINDOW_MS,
+  ) {}
+
+  /**
+   * Note one occurrence of `key` (a kind of line: "unauthorized /v1/admin/sales", "shed holds").
+   * `fields` are those of the first occurrence; later ones are only counted.
+   */
+  note(key: string, level: Level, event: string, msg: string, fields: Record<string, unknown> = {}): void {
+    const found = this.open.get(key);
+    if (found !== undefined) {
+      found.count += 1;
+      return;
+    }
+    if (this.open.size >= REPEAT_KINDS_MAX) {
+      if (key !== "other") this.note("other", "warn", "log.repeated", "repeated lines of too many kinds");
+      return;
+    }
+    this.open.set(key, { level, msg, event, fields, count: 0 });
+    this.write(level, msg, { event, ...fields });
+    if (this.timer === null) {
+      this.timer = setInterval(() => this.flush(), this.windowMs);
+      this.timer.unref?.();
+    }
+  }
+
+  /** Write the summary of every kind that repeated in the window that ends now, and start anew. */
+  flush(): void {
+    const seconds = Math.round(this.windowMs / 1000);
+    for (const repeat of this.open.values()) {
+      if (repeat.count === 0) continue;
+      this.write(repeat.level, `${repeat.msg} x ${repeat.count} more in the last ${seconds} s`, {
+        event: repeat.event,
+        ...repeat.fields,
+        repeated: repeat.count,
+        windowSeconds: seconds,
+      });
+    }
+    this.open.clear();
+    if (this.timer !== null) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+}
+
+/** The process's repeated-line limiter: refusals in bulk go through it. */
+export const repeated = new RepeatedLines();

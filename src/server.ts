@@ -13,6 +13,7 @@ import { ownerOf } from "./cluster/ownership.ts";
 import { workerSocketPath } from "./cluster/supervisor.ts";
 import { type Config, ConfigError } from "./config.ts";
 import { BackgroundThread } from "./engine/background.ts";
+import type { LifecycleEvent } from "./engine/sale-lifecycle.ts";
 import { SaleOwner } from "./engine/sale-owner.ts";
 import { ADMISSION_DEFAULTS, Admission } from "./http/admission.ts";
 import { createApp } from "./http/app.ts";
@@ -21,7 +22,7 @@ import { Journal } from "./journal/journal.ts";
 import { SnapshotFile, snapshotsPathOf } from "./journal/snapshots.ts";
 import { AddressLimits, type AddressGrants } from "./limits/address-limits.ts";
 import { TokenBuckets } from "./limits/token-buckets.ts";
-import { flushLog, log } from "./log.ts";
+import { audit, flushLog, log } from "./log.ts";
 import { renderSnapshots } from "./metrics/exposition.ts";
 import { startEventLoopLagMonitor } from "./metrics/lag.ts";
 import { ServerMetrics } from "./metrics/server-metrics.ts";
@@ -54,6 +55,18 @@ export type StartOptions = {
   fatal?: (error: unknown) => void;
 };
 
+/** A sale's status changes and sold-out items, as the operators' trail writes them (log.ts, audit). */
+function logLifecycle(event: LifecycleEvent): void {
+  if (event.kind === "sold_out") {
+    audit("sale.sold_out", "item sold out", { sale: event.saleId, item: event.itemId });
+    return;
+  }
+  // A sale created scheduled is news when it opens; its creation is the admin route's line.
+  if (event.from === null && event.to !== "open") return;
+  const words = { scheduled: "scheduled", open: "opened", paused: "paused", ended: "ended" } as const;
+  audit(`sale.${words[event.to]}`, `sale ${words[event.to]}`, { sale: event.saleId, from: event.from ?? "created" });
+}
+
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   const env = options.env ?? process.env;
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 }); // it holds secrets.json and the journals
@@ -72,7 +85,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const journalPath = join(config.dataDir, `${journalId}.db`);
   const journal = new Journal(journalPath, config.durability, { checkpoints: "manual" });
   const snapshots = new SnapshotFile(snapshotsPathOf(journalPath), config.durability);
-  const metrics = new ServerMetrics();
+  const metrics = new ServerMetrics({ worker: cluster?.index ?? 0 });
   // The buyer's hold limit is taken at the sale's owner, where every worker's holds of that sale
   // arrive, so N workers cannot multiply it.
   const buyerLimits = new TokenBuckets(config.rateLimitBuyer, config.rateLimitBuyer * 2);
@@ -94,6 +107,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     metrics,
     journalBacklogMax: JOURNAL_BACKLOG_MAX,
     log,
+    lifecycle: logLifecycle,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     fatal:
       options.fatal ??
@@ -114,6 +128,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           local: owner,
           metricsSnapshot: () => metrics.registry.snapshot(),
           log,
+          refusedFromCopy: metrics.refusalChild("copy", "sold_out"),
           onEvent: (op, args) => {
             if (op === "grants") addressLimits.absorb(args as AddressGrants);
           },
@@ -162,6 +177,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     addressLimits,
     admission,
     trustProxy: config.trustProxy,
+    accessLog: config.accessLog,
     metrics,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });

@@ -26,6 +26,8 @@ export type ClusterOptions = {
   /** Events peers send that are not this gateway's (the shared address limit's gossip). */
   onEvent?: (op: string, args: unknown) => void;
   log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
+  /** Counts holds refused sold_out from this worker's copy, without their owner (a metrics child). */
+  refusedFromCopy?: { inc(): void };
   clock?: () => number;
 };
 
@@ -170,7 +172,10 @@ export class ClusterGateway implements SaleGateway {
     if (peer === null) return this.options.local.hold(saleId, command, reply);
     if (command.idempotencyKey === null) {
       const refusal = this.snapshots.soldOut(saleId, command.itemId, command.quantity, this.clock());
-      if (refusal !== null) return reply(refusal);
+      if (refusal !== null) {
+        this.options.refusedFromCopy?.inc();
+        return reply(refusal);
+      }
     }
     command.token = this.tokens.next();
     peer.hold(saleId, command, reply);

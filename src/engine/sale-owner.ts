@@ -35,6 +35,7 @@ import type { OwnerMetrics } from "./owner-metrics.ts";
 import { OwnerReads } from "./owner-reads.ts";
 import { recoverSales } from "./recovery.ts";
 import { renderReservation } from "./render.ts";
+import { type LifecycleEvent, SaleLifecycle } from "./sale-lifecycle.ts";
 
 export type SaleOwnerOptions = {
   journal: Journal;
@@ -64,6 +65,8 @@ export type SaleOwnerOptions = {
   /** The per-buyer hold limit, taken here where every worker's holds of a sale arrive (429 beyond). */
   buyerLimits?: TokenBuckets;
   log?: (level: "info" | "warn" | "error" | "fatal", msg: string, fields?: Record<string, unknown>) => void;
+  /** Told when a sale changes status or an item sells out (the operators' trail; sale-lifecycle.ts). */
+  lifecycle?: (event: LifecycleEvent) => void;
 };
 
 /** A sale is snapshotted once this many of its events follow its last snapshot... */
@@ -71,6 +74,8 @@ export const SNAPSHOT_AFTER_EVENTS = 200_000;
 /** ...or once this long has passed with any change. */
 export const SNAPSHOT_AFTER_MS = 30_000;
 const SNAPSHOT_CHECK_MS = 250;
+/** How often a sale's status is compared with the clock, for the changes time alone brings. */
+const LIFECYCLE_CHECK_MS = 1_000;
 
 type State = "recovering" | "serving" | "draining" | "failed";
 
@@ -87,10 +92,12 @@ export class SaleOwner implements SaleGateway {
   onCommitted: (saleIds: Set<string>) => void = () => {};
   /** Events replayed at the last start, for the log and the bench. */
   replayedAtStart = 0;
+  private readonly lifecycle: SaleLifecycle | null;
 
   constructor(private readonly options: SaleOwnerOptions) {
     this.clock = options.clock ?? engineClock(options.journal.lastCommittedAt);
     this.background = options.background;
+    this.lifecycle = options.lifecycle === undefined ? null : new SaleLifecycle(options.lifecycle);
     this.recent = new RecentEnded(options.recentEndedMax);
     this.sales = new OwnedSales(options.journal, {
       now: () => this.clock(),
@@ -99,6 +106,8 @@ export class SaleOwner implements SaleGateway {
         this.background.notify();
         this.reads.changed(saleIds);
         this.onCommitted(saleIds);
+        // Once per commit (never per hold), and only when someone listens: see sale-lifecycle.ts.
+        if (this.lifecycle !== null) this.lifecycleAfterCommit(saleIds);
       },
       failed: (error) => this.failStop(error, "journal commit failed"),
     });
@@ -134,11 +143,14 @@ export class SaleOwner implements SaleGateway {
     });
     for (const [saleId, sale] of recovery.sales) this.sales.add(saleId, sale.ledger, sale.snapshotSeq, sale.lastEventSeq);
     this.replayedAtStart = recovery.replayed;
+    if (this.lifecycle !== null) for (const sale of this.sales.values()) this.lifecycle.baseline(sale, this.clock());
     this.background.start();
     this.state = "serving";
     if (this.options.manualTicks !== true) {
       this.timers.push(setInterval(() => this.expireDue(), this.options.expiryIntervalMs ?? 100));
       this.timers.push(setInterval(() => this.snapshotDue(), SNAPSHOT_CHECK_MS));
+      const lifecycle = this.lifecycle;
+      if (lifecycle !== null) this.timers.push(setInterval(() => lifecycle.tick(this.sales.values(), this.clock()), LIFECYCLE_CHECK_MS));
     }
     for (const timer of this.timers) timer.unref?.();
     this.expireDue();
@@ -221,19 +233,28 @@ export class SaleOwner implements SaleGateway {
 
   hold(saleId: string, command: HoldCommand, reply: HoldReply): void {
     const reason = this.unavailableReason();
-    if (reason !== null) return reply({ ok: false, refusal: "unavailable", detail: reason, retryAfterSeconds: 1 });
+    // Refusals before the ledger are counted too (as their problem codes), so that /metrics shows
+    // every hold this owner refused, not only those its ledgers decided.
+    if (reason !== null) {
+      this.options.metrics?.outcome("hold", "overloaded");
+      return reply({ ok: false, refusal: "unavailable", detail: reason, retryAfterSeconds: 1 });
+    }
     let rateLimit: RateLimitLeft | null = null;
     const limits = this.options.buyerLimits;
     if (limits?.enabled === true) {
       const taken = limits.take(command.userId);
       if (!taken.ok) {
         const detail = `Too many holds from this buyer; retry after ${taken.retryAfterSeconds} s.`;
+        this.options.metrics?.outcome("hold", "rate_limited");
         return reply({ ok: false, refusal: "rate_limited", detail, retryAfterSeconds: taken.retryAfterSeconds });
       }
       rateLimit = { remaining: taken.remaining, resetSeconds: taken.resetSeconds };
     }
     const sale = this.sales.get(saleId);
-    if (sale === undefined) return reply({ ok: false, refusal: "not_found", detail: `No sale ${saleId}.` });
+    if (sale === undefined) {
+      this.options.metrics?.outcome("hold", "not_found");
+      return reply({ ok: false, refusal: "not_found", detail: `No sale ${saleId}.` });
+    }
     const token = command.token ?? 0;
     if (token !== 0) {
       const again = this.answerResend(token, sale, rateLimit);
@@ -241,6 +262,7 @@ export class SaleOwner implements SaleGateway {
     }
     if (this.background.backlog > (this.options.journalBacklogMax ?? Number.POSITIVE_INFINITY)) {
       const detail = "The system of record is behind; holds pause until it catches up.";
+      this.options.metrics?.outcome("hold", "overloaded");
       return reply({ ok: false, refusal: "unavailable", detail, retryAfterSeconds: 5 });
     }
     let outcome: Outcome;
@@ -312,6 +334,14 @@ export class SaleOwner implements SaleGateway {
     }
     await this.commit.durable();
     return outcome;
+  }
+
+  private lifecycleAfterCommit(saleIds: Set<string>): void {
+    const now = this.clock();
+    for (const saleId of saleIds) {
+      const sale = this.sales.get(saleId);
+      if (sale !== undefined) this.lifecycle?.afterCommit(sale, now);
+    }
   }
 
   /** Run a decision; anything it throws stops the process before anything else is committed. */

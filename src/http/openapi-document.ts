@@ -36,7 +36,7 @@ export type Operation = {
 export type OpenApiDocument = { openapi: string; info: Json; paths: Record<string, Record<string, Operation>>; components: Json };
 
 /** What the generator and this pass read of an Elysia route. */
-export type DocumentedRoute = { method: string; path: string; hooks?: { detail?: Partial<Operation> & { hide?: boolean } } };
+export type DocumentedRoute = { method: string; path: string; hooks?: { detail?: Partial<Operation> & { hide?: boolean }; body?: unknown } };
 
 // A TypeBox schema is a JSON Schema object; OpenAPI's types describe one more narrowly than TypeBox
 // does, hence the one cast here, where schemas enter the document.
@@ -100,7 +100,7 @@ export function completeDocument(generated: OpenApiDocument, routes: readonly Do
     if (operation === undefined) continue;
     if (detail.parameters !== undefined) operation.parameters = mergeParameters(operation.parameters ?? [], detail.parameters);
     if (detail.requestBody !== undefined) operation.requestBody = detail.requestBody;
-    else if (operation.requestBody !== undefined) operation.requestBody = jsonOnly(operation.requestBody);
+    else if (operation.requestBody !== undefined) operation.requestBody = jsonOnly(operation.requestBody, route.hooks?.body);
     operation.responses = withContractProblems(operation);
   }
   const document = JSON.parse(JSON.stringify(generated)) as OpenApiDocument;
@@ -136,8 +136,9 @@ function withContractProblems(operation: Operation): Record<string, ResponseObje
  * The generator offers form encodings besides JSON for every body, which no route here parses:
  * "Try it out" would send them and get a 400.
  */
-function jsonOnly(body: NonNullable<Operation["requestBody"]>): NonNullable<Operation["requestBody"]> {
-  const json = body.content["application/json"];
+function jsonOnly(body: NonNullable<Operation["requestBody"]>, schema: unknown): NonNullable<Operation["requestBody"]> {
+  // A route with its own parser got no content at all: its body schema is the JSON it reads.
+  const json = body.content["application/json"] ?? (schema === undefined ? undefined : { schema });
   return json === undefined ? body : { ...body, content: { "application/json": json } };
 }
 

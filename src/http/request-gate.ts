@@ -12,6 +12,7 @@ import type { Admission } from "./admission.ts";
 import { clientAddress } from "./client-address.ts";
 import { ProblemError, unauthorized } from "./problem.ts";
 import { rateLimited } from "./rate-limit-headers.ts";
+import { refusalLog } from "./refusal-log.ts";
 
 export type HttpDeps = {
   gateway: SaleGateway;
@@ -31,6 +32,8 @@ export type HttpDeps = {
   admission?: Admission;
   metrics?: ServerMetrics;
   /** Metrics of every worker of a cluster; without it /metrics shows this process alone. */
+  /** STAMPEDE_ACCESS_LOG=1: one log line per request (access-log.ts). */
+  accessLog?: boolean;
   renderMetrics?: () => Promise<string>;
   clock?: () => number;
 };
@@ -67,18 +70,27 @@ export class RequestGate {
   limitAddress(request: Request, server: PeerSource): Response | undefined {
     const limits = this.deps.addressLimits;
     if (!limits.enabled) return undefined;
-    const taken = limits.take(this.addressOf(request, server));
-    return taken.ok ? undefined : rateLimited("address", taken.retryAfterSeconds, limits);
+    const address = this.addressOf(request, server);
+    const taken = limits.take(address);
+    if (taken.ok) return undefined;
+    refusalLog.addressLimited(address);
+    return rateLimited("address", taken.retryAfterSeconds, limits);
   }
 
   /** Shedding, then the address limit, for a new hold. */
   admitHold(request: Request, server: PeerSource): Response | undefined {
-    return this.deps.admission?.admitHold() ?? this.limitAddress(request, server);
+    const shed = this.deps.admission?.admitHold();
+    if (shed === undefined) return this.limitAddress(request, server);
+    refusalLog.shed("holds");
+    return shed;
   }
 
   /** Shedding, then the address limit, for a read. */
   admitRead(request: Request, server: PeerSource): Response | undefined {
-    return this.deps.admission?.admitRead() ?? this.limitAddress(request, server);
+    const shed = this.deps.admission?.admitRead();
+    if (shed === undefined) return this.limitAddress(request, server);
+    refusalLog.shed("reads");
+    return shed;
   }
 
   /** The buyer of a request on a buyer route, or a 401 thrown as a ProblemError. */
@@ -86,7 +98,10 @@ export class RequestGate {
     const known = this.buyers.get(request);
     if (known !== undefined) return known;
     const userId = this.deps.buyer(request.headers.get("authorization"));
-    if (userId === null) throw new ProblemError(unauthorized());
+    if (userId === null) {
+      refusalLog.unauthorized("buyer routes");
+      throw new ProblemError(unauthorized());
+    }
     this.buyers.set(request, userId);
     return userId;
   }
@@ -94,7 +109,10 @@ export class RequestGate {
   /** Operator routes check the token before anything else (their parse and their transform). */
   requireAdmin(request: Request): void {
     if (this.admins.has(request)) return;
-    if (!this.deps.admin(request.headers.get("authorization"))) throw new ProblemError(unauthorized());
+    if (!this.deps.admin(request.headers.get("authorization"))) {
+      refusalLog.unauthorized("/v1/admin");
+      throw new ProblemError(unauthorized());
+    }
     this.admins.add(request);
   }
 

@@ -1,7 +1,9 @@
 // The plain-data form of a registry (a snapshot), merging snapshots of several processes, and the
 // Prometheus text exposition format 0.0.4 rendered from a snapshot. Every worker process keeps its
-// own registry; the process that answers `GET /metrics` gathers their snapshots and renders the sum,
-// so the scrape covers the whole cluster without per-process labels.
+// own registry, whose series carry the worker's index as the `worker` label (ServerMetrics); the
+// process that answers `GET /metrics` gathers every worker's snapshot and renders them together,
+// so one scrape covers the whole cluster and each worker's series stay apart. Series that agree on
+// every label, worker included, are added up (gauges marked "max" take the largest).
 
 /** The `Content-Type` of a `GET /metrics` answer. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";

@@ -11,6 +11,7 @@ export {
   type GaugeReading,
   type HistogramOptions,
   type Labels,
+  type CounterOptions,
   type MetricOptions,
 } from "./registry.ts";
 export {

@@ -99,7 +99,22 @@ export class CounterChild {
   }
 }
 
+export interface CounterOptions<L extends string> extends MetricOptions<L> {
+  /**
+   * Called at every scrape for a count kept elsewhere (the process's CPU seconds): its readings are
+   * the counter's samples. A counter read this way is not counted on.
+   */
+  collect?: () => number | readonly GaugeReading[];
+}
+
 export class Counter<L extends string = never> extends Metric<L, CounterChild> {
+  private readonly collect: CounterOptions<L>["collect"];
+
+  constructor(options: CounterOptions<L>) {
+    super(options);
+    this.collect = options.collect;
+  }
+
   inc(n?: number): void;
   inc(labels: Labels<L>, n?: number): void;
   inc(labelsOrN?: Labels<L> | number, n = 1): void {
@@ -110,7 +125,8 @@ export class Counter<L extends string = never> extends Metric<L, CounterChild> {
     return new CounterChild();
   }
   snapshot(): MetricSnapshot {
-    return { type: "counter", ...head(this), samples: valueSamples(this.eachSeries()) };
+    const samples = this.collect === undefined ? valueSamples(this.eachSeries()) : collected(this, this.collect());
+    return { type: "counter", ...head(this), samples };
   }
 }
 
@@ -131,6 +147,18 @@ export class GaugeChild {
 export interface GaugeReading {
   labels: readonly string[];
   value: number;
+}
+
+/** The samples of a `collect` callback's readings, checked against the metric's labels. */
+function collected(metric: { name: string; labelNames: readonly string[] }, readings: number | readonly GaugeReading[]): ValueSample[] {
+  if (typeof readings === "number") {
+    if (metric.labelNames.length !== 0) throw new Error(`metrics: ${metric.name} collect must give labelled readings`);
+    return [{ labels: [], value: readings }];
+  }
+  return readings.map((reading) => {
+    if (reading.labels.length !== metric.labelNames.length) throw new Error(`metrics: ${metric.name} reading has wrong labels`);
+    return { labels: [...reading.labels], value: reading.value };
+  });
 }
 
 export interface GaugeOptions<L extends string> extends MetricOptions<L> {
@@ -176,16 +204,7 @@ export class Gauge<L extends string = never> extends Metric<L, GaugeChild> {
   }
 
   private readSamples(): ValueSample[] {
-    if (this.collect === undefined) return valueSamples(this.eachSeries());
-    const readings = this.collect();
-    if (typeof readings === "number") {
-      if (this.labelNames.length !== 0) throw new Error(`metrics: ${this.name} collect must give labelled readings`);
-      return [{ labels: [], value: readings }];
-    }
-    return readings.map((reading) => {
-      if (reading.labels.length !== this.labelNames.length) throw new Error(`metrics: ${this.name} reading has wrong labels`);
-      return { labels: [...reading.labels], value: reading.value };
-    });
+    return this.collect === undefined ? valueSamples(this.eachSeries()) : collected(this, this.collect());
   }
 }
 
@@ -249,11 +268,25 @@ export class Histogram<L extends string = never> extends Metric<L, HistogramChil
   }
 }
 
-/** The metrics of one process, rendered in registration order. */
+/**
+ * The metrics of one process, rendered in registration order. `labels` are added to every series
+ * at scrape time (the worker's index: see ServerMetrics), so that they cost nothing when counting.
+ */
 export class Registry {
   private readonly metrics = new Map<string, { snapshot(): MetricSnapshot }>();
+  private readonly constNames: string[];
+  private readonly constValues: string[];
 
-  counter<L extends string = never>(options: MetricOptions<L>): Counter<L> {
+  constructor(options: { labels?: Readonly<Record<string, string>> } = {}) {
+    const labels = Object.entries(options.labels ?? {});
+    for (const [name] of labels) {
+      if (!LABEL_NAME_PATTERN.test(name) || name.startsWith("__") || name === "le") throw new Error(`metrics: bad constant label ${name}`);
+    }
+    this.constNames = labels.map(([name]) => name);
+    this.constValues = labels.map(([, value]) => value);
+  }
+
+  counter<L extends string = never>(options: CounterOptions<L>): Counter<L> {
     return this.add(new Counter(options));
   }
   gauge<L extends string = never>(options: GaugeOptions<L>): Gauge<L> {
@@ -264,7 +297,20 @@ export class Registry {
   }
 
   snapshot(): RegistrySnapshot {
-    return { metrics: [...this.metrics.values()].map((metric) => metric.snapshot()) };
+    const metrics = [...this.metrics.values()].map((metric) => metric.snapshot());
+    if (this.constNames.length === 0) return { metrics };
+    return { metrics: metrics.map((metric) => this.withConstantLabels(metric)) };
+  }
+
+  private withConstantLabels(metric: MetricSnapshot): MetricSnapshot {
+    for (const name of this.constNames) {
+      if (metric.labelNames.includes(name)) throw new Error(`metrics: ${metric.name} has its own label ${name}`);
+    }
+    const labelNames = [...this.constNames, ...metric.labelNames];
+    const relabel = <S extends { labels: string[] }>(sample: S): S => ({ ...sample, labels: [...this.constValues, ...sample.labels] });
+    return metric.type === "histogram"
+      ? { ...metric, labelNames, samples: metric.samples.map(relabel) }
+      : { ...metric, labelNames, samples: metric.samples.map(relabel) };
   }
 
   render(): string {

@@ -17,6 +17,11 @@ stampede_commands_total{command="hold",outcome="limit_exceeded",worker="1"} 2
 stampede_commands_total{command="payment",outcome="confirmed"} 30
 stampede_commands_total{command="payment",outcome="confirmed_late"} 1
 stampede_commands_total{command="payment",outcome="refund_required"} 2
+stampede_hold_refusals_total{code="sold_out",decided_by="owner"} 7
+stampede_hold_refusals_total{code="limit_exceeded",decided_by="owner",worker="1"} 2
+stampede_hold_refusals_total{code="overloaded",decided_by="gate"} 4
+stampede_hold_refusals_total{code="unauthorized",decided_by="gate"} 3
+stampede_hold_refusals_total{code="sold_out",decided_by="copy",worker="1"} 5
 stampede_http_request_duration_seconds_bucket{route="/v1/sales/:saleId/reservations",status="201",le="0.001"} 100
 stampede_http_request_duration_seconds_bucket{route="/v1/sales/:saleId/reservations",status="201",le="0.01"} 118
 stampede_http_request_duration_seconds_bucket{route="/v1/sales/:saleId/reservations",status="201",le="+Inf"} 120
@@ -47,7 +52,7 @@ describe("metrics text", () => {
       holds: 120,
       confirmations: 31,
       refundsRequired: 2,
-      refusals: { sold_out: 7, limit_exceeded: 2, overloaded: 4 },
+      refusals: { sold_out: 12, limit_exceeded: 2, overloaded: 4, unauthorized: 3 },
       holdLatency: { count: 120, sumSeconds: 0.25, buckets: [[0.001, 100], [0.01, 118]] },
     });
     expect(snapshot.health).toMatchObject({ ready: true, workers: 1, writeBehindBacklogEvents: 12, shed: { holds: 4, reads: 0 } });

@@ -13,6 +13,8 @@ export const STREAM_SALES_MAX = 500;
 const HOLD_ROUTE = "/v1/sales/:saleId/reservations";
 
 const COMMANDS = "stampede_commands_total";
+/** Every refused hold, wherever it was decided (gate, a worker's copy, the owner), by problem code. */
+const REFUSALS = "stampede_hold_refusals_total";
 const HTTP_SECONDS = "stampede_http_request_duration_seconds";
 const SHED = "stampede_shed_requests";
 const BACKLOG = "stampede_write_behind_backlog_events";
@@ -22,6 +24,7 @@ const FORWARD_QUEUE = "stampede_forward_queue_depth";
 const RESIDENT_MEMORY = "process_resident_memory_bytes";
 const METRIC_PREFIXES = [
   COMMANDS,
+  REFUSALS,
   `${HTTP_SECONDS}_bucket`,
   `${HTTP_SECONDS}_sum`,
   `${HTTP_SECONDS}_count`,
@@ -46,7 +49,7 @@ export type DashboardCounters = {
   /** Payments that confirmed a reservation (`confirmed` and `confirmed_late`). */
   confirmations: number;
   refundsRequired: number;
-  /** Holds refused, by problem code; `overloaded` counts those shed before reaching a ledger. */
+  /** Holds refused, by problem code, wherever refused: 401s and 429s at the door and shed holds included. */
   refusals: Record<string, number>;
   /** Latency of acknowledged holds (201), as cumulative histogram buckets: [upper bound in s, count]. */
   holdLatency: { count: number; sumSeconds: number; buckets: [number, number][] };
@@ -106,19 +109,21 @@ function counters(samples: readonly Sample[]): DashboardCounters {
   let confirmations = 0;
   let refundsRequired = 0;
   for (const sample of samples) {
+    if (sample.name === REFUSALS) {
+      const code = sample.labels.code;
+      if (code !== undefined) refusals[code] = (refusals[code] ?? 0) + sample.value;
+      continue;
+    }
     if (sample.name !== COMMANDS) continue;
     const { command, outcome } = sample.labels;
     if (outcome === undefined) continue;
     if (command === "hold") {
       if (outcome === "ok") holds += sample.value;
-      else refusals[outcome] = (refusals[outcome] ?? 0) + sample.value;
     } else if (command === "payment") {
       if (outcome === "confirmed" || outcome === "confirmed_late") confirmations += sample.value;
       else if (outcome === "refund_required") refundsRequired += sample.value;
     }
   }
-  const shedHolds = sumOf(samples, SHED, { kind: "holds" });
-  if (shedHolds > 0) refusals.overloaded = (refusals.overloaded ?? 0) + shedHolds;
   return { holds, confirmations, refundsRequired, refusals, holdLatency: holdLatency(samples) };
 }
 

@@ -5,6 +5,7 @@ import { Elysia } from "elysia";
 import type { Outcome, SalePatch, SaleSpec } from "../../ledger/types.ts";
 import { type AdminSaleView, reservationView } from "../../ledger/views.ts";
 import type { Reservation } from "../../ledger/types.ts";
+import { audit } from "../../log.ts";
 import { json } from "../json.ts";
 import { ProblemError, problem, refusalProblem } from "../problem.ts";
 import { routeTiming } from "../route-timing.ts";
@@ -116,7 +117,7 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
   const afterCommand = async (saleId: string, outcome: Outcome) =>
     outcome.ok ? saleOr404(await gateway.adminSale(saleId), saleId) : refusalProblem(outcome.refusal, outcome.detail);
 
-  const timing = routeTiming(deps.metrics);
+  const timing = routeTiming(deps);
   return new Elysia({ name: "admin", prefix: "/v1/admin" })
     // The token is checked before anything else: by the JSON parser for routes with a body (it runs
     // first), here, before validation, for the others.
@@ -130,11 +131,19 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
     .onParse(({ request }) => gate.parseAdminJson(request))
     .post(
       "/sales",
-      async ({ body }) => {
+      async ({ body, request, server }) => {
         const spec = saleSpec(body, clock());
         if (spec instanceof Response) return spec;
         const created = await gateway.createSale(spec);
         if (!created.ok) return problem(409, "already_exists", created.detail);
+        audit("admin.sale_created", "operator created a sale", {
+          sale: spec.id,
+          startsAt: created.sale.startsAt,
+          endsAt: created.sale.endsAt,
+          status: created.sale.status,
+          items: spec.items.map((item) => ({ id: item.id, stock: item.stock, delivery: item.delivery })),
+          by: gate.addressOf(request, server),
+        });
         return json(201, created.sale);
       },
       {
@@ -174,10 +183,17 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
     })
     .patch(
       "/sales/:saleId",
-      async ({ params, body }) => {
+      async ({ params, body, request, server }) => {
         const patch = parseTimes(body);
         if (patch instanceof Response) return patch;
-        return afterCommand(params.saleId, await gateway.execute(params.saleId, { kind: "patch", patch }));
+        const outcome = await gateway.execute(params.saleId, { kind: "patch", patch });
+        if (outcome.ok) {
+          // The operator's action; the status it leads to (opened, paused, ended) is logged by the
+          // sale's owner when the sale gets there (engine/sale-lifecycle.ts).
+          const action = patch.paused === true ? "paused" : patch.paused === false ? "resumed" : "changed";
+          audit(`admin.sale_${action}`, `operator ${action} a sale`, { sale: params.saleId, ...body, by: gate.addressOf(request, server) });
+        }
+        return afterCommand(params.saleId, outcome);
       },
       {
         // Every field is optional, and Elysia turns a body that is no object (null, [], 0, "text")
@@ -204,11 +220,13 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
     )
     .post(
       "/sales/:saleId/items/:itemId/stock",
-      async ({ params, body }) =>
-        afterCommand(
-          params.saleId,
-          await gateway.execute(params.saleId, { kind: "stock", itemId: params.itemId, delta: body.delta }),
-        ),
+      async ({ params, body, request, server }) => {
+        const outcome = await gateway.execute(params.saleId, { kind: "stock", itemId: params.itemId, delta: body.delta });
+        if (outcome.ok) {
+          audit("admin.stock_changed", "operator changed stock", { sale: params.saleId, item: params.itemId, delta: body.delta, by: gate.addressOf(request, server) });
+        }
+        return afterCommand(params.saleId, outcome);
+      },
       {
         params: ItemParams,
         body: StockBody,
@@ -227,10 +245,18 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
     )
     .post(
       "/sales/:saleId/items/:itemId/codes",
-      async ({ params, body }) => {
+      async ({ params, body, request, server }) => {
         const outcome = await gateway.execute(params.saleId, { kind: "codes", itemId: params.itemId, codes: body.codes });
         if (!outcome.ok) return refusalProblem(outcome.refusal, outcome.detail);
         if (!("added" in outcome)) throw new Error("codes answered without counts");
+        // Counts only: a code is a product the buyer pays for and never goes to a log.
+        audit("admin.codes_added", "operator added codes", {
+          sale: params.saleId,
+          item: params.itemId,
+          added: outcome.added,
+          duplicates: outcome.duplicates,
+          by: gate.addressOf(request, server),
+        });
         return json(200, { added: outcome.added, duplicates: outcome.duplicates });
       },
       {

@@ -17,7 +17,7 @@ const JSON_OK: ResponseInit = { status: 200, headers: { "content-type": "applica
 
 export function buyerRoutes(deps: HttpDeps, gate: RequestGate) {
   const { gateway } = deps;
-  const timing = routeTiming(deps.metrics);
+  const timing = routeTiming(deps);
   return new Elysia({ name: "buyer" })
     .onTransform((context) => {
       timing.start(context);

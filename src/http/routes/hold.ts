@@ -9,7 +9,9 @@ import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { Elysia } from "elysia";
 import type { HoldAnswer } from "../../engine/gateway.ts";
 import type { HoldCommand } from "../../ledger/types.ts";
+import { withAccessLog } from "../access-log.ts";
 import type { Admission } from "../admission.ts";
+import { refusalLog } from "../refusal-log.ts";
 import { overloaded, problem, refusalResponse, unauthorized } from "../problem.ts";
 import { rateLimitField, rateLimited } from "../rate-limit-headers.ts";
 import { BODY_MAX_BYTES, BodyError, type HttpDeps, type RequestGate, parseJsonBytes, parseJsonText, readBodyText } from "../request-gate.ts";
@@ -73,9 +75,21 @@ export function holdHandler(deps: HttpDeps, gate: RequestGate): (request: Reques
   const { gateway } = deps;
   const admission: Admission | undefined = deps.admission;
   const observe = deps.metrics?.httpRoute(HOLD_ROUTE);
+  const metrics = deps.metrics;
+  /**
+   * A hold refused before any sale is looked at: counted as the gate's refusal (by its problem code,
+   * which the status names here) with its latency, and written to the log in bulk (refusal-log.ts).
+   */
+  const atGate = (response: Response, started: number): Response => {
+    if (metrics !== undefined) {
+      metrics.refusalChild("gate", GATE_CODES[response.status] ?? `${response.status}`).inc();
+      observe?.(response.status, (performance.now() - started) / 1000);
+    }
+    return response;
+  };
 
   const afterBody = (saleId: string, userId: string, idempotencyKey: string | null, started: number) => (body: unknown) => {
-    if (!isHoldBody(body)) return validationProblem(holdBodyChecker, body, "request");
+    if (!isHoldBody(body)) return atGate(validationProblem(holdBodyChecker, body, "request"), started);
     const command: HoldCommand = { kind: "hold", userId, itemId: body.itemId, quantity: body.quantity, idempotencyKey };
     admission?.enter();
     return new Promise<Response>((resolve) =>
@@ -87,23 +101,27 @@ export function holdHandler(deps: HttpDeps, gate: RequestGate): (request: Reques
       }),
     );
   };
-  const bodyError = (error: unknown) => {
-    if (error instanceof BodyError) return problem(error.status, error.code, error.message);
+  const bodyError = (started: number) => (error: unknown) => {
+    if (error instanceof BodyError) return atGate(problem(error.status, error.code, error.message), started);
     throw error;
   };
 
-  return (request, saleId, server) => {
+  const handle = (request: Request, saleId: string, server: Server): Response | Promise<Response> => {
     const started = performance.now();
     const shed = gate.admitHold(request, server);
-    if (shed !== undefined) return shed;
+    if (shed !== undefined) return atGate(shed, started);
     const userId = deps.buyer(request.headers.get("authorization"));
-    if (userId === null) return unauthorized();
-    if (saleId.length > 64 || !ID.test(saleId)) return validationProblem(saleParamsChecker, { saleId }, "path");
+    if (userId === null) {
+      refusalLog.unauthorized(HOLD_ROUTE);
+      return atGate(unauthorized(), started);
+    }
+    if (saleId.length > 64 || !ID.test(saleId)) return atGate(validationProblem(saleParamsChecker, { saleId }, "path"), started);
     const idempotencyKey = request.headers.get("idempotency-key");
     if (idempotencyKey !== null && !IDEMPOTENCY_KEY_PATTERN.test(idempotencyKey)) {
-      return problem(422, "validation_failed", "Idempotency-Key must be 1..128 printable characters.", {
+      const invalid = problem(422, "validation_failed", "Idempotency-Key must be 1..128 printable characters.", {
         errors: [{ path: "/headers/idempotency-key", message: "1..128 printable ASCII characters" }],
       });
+      return atGate(invalid, started);
     }
     const decide = afterBody(saleId, userId, idempotencyKey, started);
     // A body whose length is announced and within the bound (every client's hold): one native read,
@@ -115,14 +133,26 @@ export function holdHandler(deps: HttpDeps, gate: RequestGate): (request: Reques
         try {
           body = parseJsonBytes(bytes);
         } catch (error) {
-          return bodyError(error);
+          return bodyError(started)(error);
         }
         return decide(body);
-      }, bodyError);
+      }, bodyError(started));
     }
-    return readBodyText(request, BODY_MAX_BYTES).then(parseJsonText).then(decide, bodyError);
+    return readBodyText(request, BODY_MAX_BYTES).then(parseJsonText).then(decide, bodyError(started));
   };
+  // Decided once: with the access log off the route is `handle` itself, at no cost per request.
+  return deps.accessLog === true ? withAccessLog(HOLD_ROUTE, handle) : handle;
 }
+
+/** The problem code of each status the gate answers a hold with. */
+const GATE_CODES: Readonly<Record<number, string>> = {
+  400: "invalid_json",
+  401: "unauthorized",
+  413: "payload_too_large",
+  422: "validation_failed",
+  429: "rate_limited",
+  503: "overloaded",
+};
 
 /**
  * The route as Elysia knows it: routed, documented in the OpenAPI document. `server.ts` may also

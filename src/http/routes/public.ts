@@ -19,7 +19,7 @@ const SSE_HEARTBEAT_MS = 5_000;
 export function publicRoutes(deps: HttpDeps, gate: RequestGate) {
   const { gateway } = deps;
   const admission = deps.admission ?? new Admission();
-  const timing = routeTiming(deps.metrics);
+  const timing = routeTiming(deps);
   const notFound = (saleId: string) => problem(404, "not_found", `No sale ${saleId}.`);
   // The owner renders each document once per version, with its ETag (a hash of the document):
   // a read writes it out as it is.

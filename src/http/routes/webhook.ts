@@ -5,7 +5,9 @@
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { Elysia } from "elysia";
 import { verifyWebhookSignature } from "../../auth/webhook-signature.ts";
+import { audit } from "../../log.ts";
 import { problem, refusalResponse, unauthorized } from "../problem.ts";
+import { refusalLog } from "../refusal-log.ts";
 import { BODY_MAX_BYTES, BodyError, type HttpDeps, type RequestGate, parseJsonText, readBodyText } from "../request-gate.ts";
 import { routeTiming } from "../route-timing.ts";
 import { BODY_PROBLEMS, jsonAnswer, jsonRequest, problems } from "../openapi-document.ts";
@@ -24,7 +26,7 @@ const JSON_OK: ResponseInit = { status: 200, headers: { "content-type": "applica
 
 export function webhookRoutes(deps: HttpDeps, _gate: RequestGate) {
   const clock = deps.clock ?? Date.now;
-  const timing = routeTiming(deps.metrics);
+  const timing = routeTiming(deps);
   return new Elysia({ name: "webhook" })
     .onTransform(timing.start)
     .onAfterResponse(timing.finish)
@@ -41,6 +43,7 @@ export function webhookRoutes(deps: HttpDeps, _gate: RequestGate) {
       }
       const signature = request.headers.get("stampede-signature");
       if (!verifyWebhookSignature(deps.webhookSecret, signature, raw, Math.floor(clock() / 1000))) {
+        refusalLog.signatureRefused();
         return unauthorized("Missing, invalid or stale Stampede-Signature.");
       }
       let body: unknown;
@@ -65,6 +68,16 @@ export function webhookRoutes(deps: HttpDeps, _gate: RequestGate) {
       });
       if (!outcome.ok) return refusalResponse(outcome.refusal, outcome.detail);
       if (!("payment" in outcome)) throw new Error("payment answered without an outcome");
+      if (outcome.payment === "refund_required") {
+        // Money the sale cannot honour: operators list these (GET .../payments?outcome=refund_required).
+        audit("payment.refund_required", "payment needs a refund", {
+          sale: body.saleId,
+          reservation: body.reservationId,
+          paymentId: body.paymentId,
+          amount: body.amount,
+          currency: body.currency,
+        });
+      }
       return new Response(OUTCOME_BODIES.get(outcome.payment), JSON_OK);
     },
     {
