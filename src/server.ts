@@ -29,6 +29,9 @@ import { ServerMetrics } from "./metrics/server-metrics.ts";
 import { type Prepared, prepareDataDir } from "./startup.ts";
 import { openStore } from "./store/open-store.ts";
 import { VERSION } from "./version.ts";
+import { WebhookSenderThread } from "./webhooks/sender-handle.ts";
+import { watchWebhookSender } from "./webhooks/sender-metrics.ts";
+import { senderOptionsFromEnv } from "./webhooks/sender-options.ts";
 
 /** How long a stop waits for open connections before closing them. */
 const STOP_GRACE_MS = 5_000;
@@ -77,6 +80,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   if (problems.length > 0) throw new ConfigError(`refusing to serve with weak secrets: ${problems.join("; ")}`);
 
   const cluster = options.cluster;
+  const webhookOptions = senderOptionsFromEnv(env);
   // A lone server prepares its data dir itself; the workers of a cluster find it prepared (and
   // locked) by their supervisor.
   const prepared: Prepared | null = cluster === undefined ? await prepareDataDir(config, 1, log) : null;
@@ -152,6 +156,23 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // Peers reach this worker only once it serves: a command sent again after a restart finds its sales.
   gateway?.listen();
   log("info", "recovered", { journal: journalId, sales: owner.saleCount, eventsReplayed: owner.replayedAtStart });
+  // One webhook sender per server, in worker 0, in a thread of its own (webhooks/sender.ts); its
+  // claims carry the node's name, so that a restarted worker 0 takes back what it had claimed.
+  const webhookSender =
+    (cluster?.index ?? 0) === 0
+      ? new WebhookSenderThread({
+          dataDir: config.dataDir,
+          databaseUrl: config.databaseUrl,
+          options: webhookOptions,
+          name: `sender@${env.STAMPEDE_NODE_ID ?? "local"}`,
+          userAgent: `Stampede-Webhooks/${VERSION}`,
+          log,
+        })
+      : null;
+  if (webhookSender !== null) {
+    watchWebhookSender(metrics.registry, webhookSender);
+    webhookSender.start();
+  }
   const lag = startEventLoopLagMonitor(metrics.eventLoopLag, 100);
 
   // The bound on holds in flight is the whole machine's, shared out between the workers.
@@ -210,6 +231,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         try {
           await owner.stop();
         } finally {
+          await webhookSender?.stop();
           gateway?.stop();
           lag.stop();
           buyerLimits.close();
