@@ -200,6 +200,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     trustProxy: config.trustProxy,
     accessLog: config.accessLog,
     metrics,
+    webhooks: store.webhooks,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
   app.listen({

@@ -16,6 +16,7 @@ import { HOLD_ROUTE, holdHandler, holdRoute } from "./routes/hold.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { publicRoutes } from "./routes/public.ts";
 import { webhookRoutes } from "./routes/webhook.ts";
+import { webhookAdminRoutes } from "./routes/webhooks-admin.ts";
 import { BodyError, type HttpDeps, RequestGate, requestPath } from "./request-gate.ts";
 
 export type AppOptions = HttpDeps & { version: string };
@@ -57,7 +58,8 @@ export function createApp(options: AppOptions) {
     .use(publicRoutes(deps, gate))
     .use(buyerRoutes(deps, gate))
     .use(webhookRoutes(deps, gate))
-    .use(adminRoutes(deps, gate));
+    .use(adminRoutes(deps, gate))
+    .use(webhookAdminRoutes(deps, gate));
 }
 
 const DESCRIPTION =

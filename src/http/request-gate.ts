@@ -8,6 +8,7 @@ import type { SaleGateway } from "../engine/gateway.ts";
 import type { AddressLimits } from "../limits/address-limits.ts";
 import type { TokenBuckets } from "../limits/token-buckets.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
+import type { WebhookStore } from "../store/webhook-store.ts";
 import type { Admission } from "./admission.ts";
 import { clientAddress } from "./client-address.ts";
 import { ProblemError, unauthorized } from "./problem.ts";
@@ -36,6 +37,8 @@ export type HttpDeps = {
   accessLog?: boolean;
   renderMetrics?: () => Promise<string>;
   clock?: () => number;
+  /** The store's outbound-webhook tables, for the operator routes (routes/webhooks-admin.ts). */
+  webhooks?: WebhookStore;
 };
 
 /** API.md via the core issue: bodies over 1 MiB get 413. */
