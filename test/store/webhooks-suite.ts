@@ -48,7 +48,7 @@ function soldOutThrice(saleId: string): SaleEvent[] {
   ];
 }
 
-const EXPECTED_TYPES = [
+const EXPECTED_TYPES: WebhookEventType[] = [
   "reservation.held", "reservation.held", "sale.sold_out", "reservation.released", "reservation.held", "sale.sold_out",
   "reservation.confirmed", "reservation.expired", "reservation.confirmed", "sale.sold_out", "payment.refund_required",
 ];
