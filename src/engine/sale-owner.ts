@@ -224,7 +224,12 @@ export class SaleOwner implements SaleGateway {
 
   async createSale(spec: SaleSpec): Promise<CreateOutcome> {
     this.ensureServing();
-    if (this.sales.get(spec.id) !== undefined) return { ok: false, refusal: "already_exists", detail: `Sale ${spec.id} exists.` };
+    if (this.sales.get(spec.id) !== undefined) {
+      // The sale may exist only in a pending commit: a retried create answered 409 before it is
+      // durable would tell an operator the sale exists when a crash could still lose it.
+      await this.commit.durable();
+      return { ok: false, refusal: "already_exists", detail: `Sale ${spec.id} exists.` };
+    }
     const ledger = this.decide(() => SaleLedger.create(spec, this.clock(), this.commit.pending, this.recent));
     this.sales.add(spec.id, ledger, 0, this.options.journal.lastSeq + 1);
     await this.commit.durable();
@@ -318,7 +323,12 @@ export class SaleOwner implements SaleGateway {
     if (token !== 0) {
       const seen = this.tokens.find(token);
       const found = seen?.kind === "release" ? sale.ledger.state.findReservation(seen.reservationId) : undefined;
-      if (found !== undefined) return { ok: true, reservation: found };
+      // The first send's release may still wait for its group commit: answer once it is durable,
+      // as every 2xx is (the simulation caught an answer sent before the commit it rests on).
+      if (found !== undefined) {
+        await this.commit.durable();
+        return { ok: true, reservation: found };
+      }
     }
     // A release or payment naming a reservation that has left memory: fetch it from the store first.
     const historyId = sale.ledger.needsHistory(command);
