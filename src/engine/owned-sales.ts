@@ -80,6 +80,14 @@ export class OwnedSales {
     return ledger.execute(command, now, this.commit.pending, known);
   }
 
+  /** Expire what is due in one sale, before a command asks what it knows; the expiries commit this turn. */
+  expireSale(sale: OwnedSale, now: number): void {
+    const due = sale.ledger.nextExpiry();
+    if (due === undefined || due > now) return;
+    sale.ledger.expire(now, this.commit.pending);
+    this.commit.schedule();
+  }
+
   /** Expire what is due in every sale; the expiries commit this turn. */
   expireDue(now: number): number {
     const before = this.commit.pending.length;

@@ -90,7 +90,7 @@ export class OwnerReads {
   /** A reservation from the store, once the store has caught up with the journal (null: none). */
   async storedReservation(saleId: string, reservationId: string): Promise<Reservation | null> {
     await this.storeBarrier();
-    return this.options.store.reservation(saleId, reservationId);
+    return storeRead(() => this.options.store.reservation(saleId, reservationId));
   }
 
   async reservation(saleId: string, userId: string, reservationId: string): Promise<string | null> {
@@ -111,7 +111,7 @@ export class OwnerReads {
     const sale = await this.settled(saleId);
     if (sale === undefined) return null;
     await this.storeBarrier();
-    const stored = await this.options.store.reservationsOfBuyer(saleId, userId);
+    const stored = await storeRead(() => this.options.store.reservationsOfBuyer(saleId, userId));
     const state = sale.ledger.state;
     const byId = new Map<string, Reservation>();
     for (const reservation of stored) byId.set(reservation.id, state.findReservation(reservation.id) ?? reservation);
@@ -129,12 +129,12 @@ export class OwnerReads {
 
   async storeReservations(saleId: string, query: ReservationQuery) {
     await this.storeBarrier();
-    return this.options.store.listReservations(saleId, query);
+    return storeRead(() => this.options.store.listReservations(saleId, query));
   }
 
   async storePayments(saleId: string, outcome?: PaymentOutcome) {
     await this.storeBarrier();
-    return this.options.store.listPayments(saleId, outcome);
+    return storeRead(() => this.options.store.listPayments(saleId, outcome));
   }
 
   /** Per-item unit counts for the metrics scrape. */
@@ -158,6 +158,19 @@ export class OwnerReads {
     return answer.retryAfterSeconds === undefined
       ? { ok: false, refusal: answer.refusal, detail: answer.detail }
       : { ok: false, refusal: answer.refusal, detail: answer.detail, retryAfterSeconds: answer.retryAfterSeconds };
+  }
+}
+
+/**
+ * A read of the store, which may be away although it has caught up (an outage after its last
+ * batch): that is a 503 to come back after, like a store that is behind, not an internal error
+ * (the simulation saw a buyer's read of old history fail so with the store down).
+ */
+async function storeRead<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch {
+    throw new Unavailable("The system of record is unreachable; try again shortly.", 2);
   }
 }
 

@@ -13,13 +13,13 @@ import type { Journal } from "../journal/journal.ts";
 import type { SnapshotFile } from "../journal/snapshots.ts";
 import { RecentEnded } from "../ledger/recent-ended.ts";
 import { SaleLedger } from "../ledger/sale-ledger.ts";
-import type { HoldCommand, Outcome, PaymentOutcome, SaleCommand, SaleSpec } from "../ledger/types.ts";
+import type { HoldCommand, Outcome, PaymentOutcome, Reservation, SaleCommand, SaleSpec } from "../ledger/types.ts";
 import { adminSaleView } from "../ledger/views.ts";
 import type { TokenBuckets } from "../limits/token-buckets.ts";
 import type { ReservationQuery, Store } from "../store/store.ts";
 import type { Background } from "./background.ts";
 import { type Clock, engineClock } from "./clock.ts";
-import { ForwardTokens } from "./forward-tokens.ts";
+import { ForwardTokens, type Remembered } from "./forward-tokens.ts";
 import {
   type CreateOutcome,
   type HoldAnswer,
@@ -262,8 +262,8 @@ export class SaleOwner implements SaleGateway {
     }
     const token = command.token ?? 0;
     if (token !== 0) {
-      const again = this.answerResend(token, sale, rateLimit);
-      if (again !== null) return this.commit.defer(reply, again);
+      const seen = this.tokens.find(token);
+      if (seen !== undefined && seen.saleId === saleId) return this.answerResend(seen, sale, rateLimit, reply);
     }
     if (this.background.backlog > (this.options.journalBacklogMax ?? Number.POSITIVE_INFINITY)) {
       const detail = "The system of record is behind; holds pause until it catches up.";
@@ -293,15 +293,21 @@ export class SaleOwner implements SaleGateway {
    * A command sent again under a token seen before: the first send's hold or release happened (its
    * answer was lost with a peer or a previous process of this owner). Answer what it answered.
    */
-  private answerResend(token: number, sale: OwnedSale, rateLimit: RateLimitLeft | null): HoldAnswer | null {
-    const seen = this.tokens.find(token);
-    if (seen === undefined || seen.saleId !== sale.ledger.state.id) return null;
+  private answerResend(seen: Remembered, sale: OwnedSale, rateLimit: RateLimitLeft | null, reply: HoldReply): void {
+    const answer = (found: Reservation): HoldAnswer => {
+      const first = seen.kind === "hold" ? { ...found, status: "held" as const, codes: [], endedAt: 0, paymentId: null } : found;
+      return { ok: true, body: renderReservation(first), replayed: false, rateLimit };
+    };
     const found = sale.ledger.state.findReservation(seen.reservationId);
-    if (found === undefined) {
-      return { ok: false, refusal: "unavailable", detail: "The first attempt of this request is being looked up.", retryAfterSeconds: 1 };
-    }
-    const first = seen.kind === "hold" ? { ...found, status: "held" as const, codes: [], endedAt: 0, paymentId: null } : found;
-    return { ok: true, body: renderReservation(first), replayed: false, rateLimit };
+    // Once its first send's commit is durable (it may still wait for it).
+    if (found !== undefined) return this.commit.defer(reply, answer(found));
+    // The hold ended and left memory since (a busy owner ends tens of thousands a second): the store
+    // has it. Answering "unavailable" instead made the buyer's retry a second hold.
+    const lookingUp: HoldAnswer = { ok: false, refusal: "unavailable", detail: "The first attempt of this request is being looked up.", retryAfterSeconds: 1 };
+    this.reads.storedReservation(seen.saleId, seen.reservationId).then(
+      (stored) => reply(stored === null ? lookingUp : answer(stored)),
+      () => reply(lookingUp),
+    );
   }
 
   async execute(saleId: string, command: SaleCommand): Promise<Outcome> {
@@ -322,7 +328,9 @@ export class SaleOwner implements SaleGateway {
     const token = command.kind === "release" ? (command.token ?? 0) : 0;
     if (token !== 0) {
       const seen = this.tokens.find(token);
-      const found = seen?.kind === "release" ? sale.ledger.state.findReservation(seen.reservationId) : undefined;
+      const id = seen?.kind === "release" && seen.saleId === saleId ? seen.reservationId : null;
+      // A release that left memory since is answered from the store (not refused as not_held).
+      const found = id === null ? undefined : (sale.ledger.state.findReservation(id) ?? (await this.reads.storedReservation(saleId, id)) ?? undefined);
       // The first send's release may still wait for its group commit: answer once it is durable,
       // as every 2xx is (the simulation caught an answer sent before the commit it rests on).
       if (found !== undefined) {
@@ -330,6 +338,11 @@ export class SaleOwner implements SaleGateway {
         return { ok: true, reservation: found };
       }
     }
+    // Holds due now expire first, as before any decision, but before asking what memory knows: a
+    // hold that expires now may leave the window of recent ones at once, and a payment for it must
+    // then find it in the store, not be answered not_found (the simulation found such a lost payment).
+    const current = sale;
+    this.decide(() => this.sales.expireSale(current, this.clock()));
     // A release or payment naming a reservation that has left memory: fetch it from the store first.
     const historyId = sale.ledger.needsHistory(command);
     const known = historyId === null ? undefined : ((await this.reads.storedReservation(saleId, historyId)) ?? undefined);
