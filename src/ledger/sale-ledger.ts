@@ -232,6 +232,11 @@ export class SaleLedger {
     if (reservation === undefined) {
       return refuse("not_found", `No reservation ${command.reservationId} in sale ${state.id}.`);
     }
+    if (row === -1 && reservation.status !== "confirmed" && state.confirmedByPayment(reservation.id)) {
+      // A copy from the store may predate a confirmation decided since it was read: memory's record
+      // of payments is newer, and a reservation is confirmed once.
+      reservation = { ...reservation, status: "confirmed" };
+    }
     const replay = state.paymentsByEvent.get(command.eventId) ?? state.paymentsById.get(command.paymentId);
     if (replay !== undefined && (replay.status === "succeeded" || replay.eventId === command.eventId)) {
       const applied = replay.outcome === "confirmed" || replay.outcome === "confirmed_late";

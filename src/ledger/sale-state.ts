@@ -70,6 +70,13 @@ export class SaleState {
   /** Succeeded payments only: a paymentId is applied at most once. */
   readonly paymentsById = new Map<string, Payment>();
   /**
+   * Reservations a recorded payment confirmed, built from the payments on first use and kept up to
+   * date by apply. Asked only for a reservation that has left memory: the store's copy of it, read
+   * before the decision, may predate a confirmation decided meanwhile (two payments of one ended
+   * reservation racing through the store both confirmed it, the simulation found).
+   */
+  private confirmedIndex: Set<string> | null = null;
+  /**
    * Ids of live holds loaded from a store that predate row-naming ids (reservation-id.ts), both
    * ways. Empty unless such a store was loaded; such holds end like any other.
    */
@@ -169,6 +176,17 @@ export class SaleState {
     if (row !== -1) return this.liveReservation(row);
     const ended = this.recent.get(id);
     return ended?.saleId === this.id ? { ...ended } : undefined;
+  }
+
+  /** Whether a recorded payment confirmed the reservation (see confirmedIndex). */
+  confirmedByPayment(reservationId: string): boolean {
+    if (this.confirmedIndex === null) {
+      this.confirmedIndex = new Set();
+      for (const payment of this.paymentsByEvent.values()) {
+        if (payment.outcome === "confirmed" || payment.outcome === "confirmed_late") this.confirmedIndex.add(payment.reservationId);
+      }
+    }
+    return this.confirmedIndex.has(reservationId);
   }
 
   /** The buyer's live holds, oldest first. */
@@ -364,6 +382,7 @@ export class SaleState {
       this.paymentsById.set(payment.paymentId, payment);
     }
     if (confirm === null) return;
+    this.confirmedIndex?.add(payment.reservationId);
     const item = this.item(confirm.itemId);
     invariant(
       confirm.codes.length === (item.delivery === "codes" ? confirm.quantity : 0),
