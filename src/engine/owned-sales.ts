@@ -65,7 +65,10 @@ export class OwnedSales {
       ledger,
       snapshotSeq,
       lastEventSeq,
-      changedSinceSnapshot: snapshotSeq === 0 ? 1 : 0,
+      // A sale recovered with events after its snapshot has changed since it too: were it counted
+      // as unchanged, no snapshot would follow until its next event, and the journal could never be
+      // truncated past its old snapshot (the simulation found the journal growing so).
+      changedSinceSnapshot: snapshotSeq === 0 || lastEventSeq > snapshotSeq ? 1 : 0,
       snapshotTakenAt: 0,
       snapshotting: false,
       document: null,
