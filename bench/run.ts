@@ -1,4 +1,4 @@
-// `bun run bench [--quick]`: Stampede against a bare Bun.serve ceiling and the usual designs, on
+// `bun run bench [--quick] [--soak] [--source] [--only=key,...]`: Stampede against a bare Bun.serve ceiling and the usual designs, on
 // loopback, in one run. It starts every contestant itself (one at a time, fresh ports, temp data
 // dirs), runs the scenarios of bench/scenarios/ against each, checks exactness through the operator
 // API after every scenario, prints a report and writes it to bench/results/ (JSON and Markdown).
@@ -10,7 +10,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { availableParallelism, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { startCeiling, startRedisLua, startUsualPg } from "./contestants/baselines.ts";
+import { build } from "../scripts/build.ts";
 import { killAll } from "./contestants/registry.ts";
+import { useStampedeCommand } from "./contestants/stampede-process.ts";
 import { createDatabase, dropDatabase, postgresReachable, REDIS_URL, redisReachable, removeRedisKeys } from "./contestants/services.ts";
 import { StampedeContestant } from "./contestants/stampede.ts";
 import type { Contestant } from "./contestants/types.ts";
@@ -22,6 +24,7 @@ import { availabilityReads } from "./scenarios/reads.ts";
 import { BenchContext, FULL, QUICK } from "./scenarios/context.ts";
 import { theDrop } from "./scenarios/drop.ts";
 import { hotSaleHolds } from "./scenarios/holds.ts";
+import { endedHoldRounds, soak } from "./scenarios/ended-holds.ts";
 import { memoryAndRecovery } from "./scenarios/memory-recovery.ts";
 import { soldOutStorm } from "./scenarios/sold-out.ts";
 import { ceilingWebhooks, paymentWebhooks } from "./scenarios/webhooks.ts";
@@ -152,6 +155,10 @@ async function runPlan(ctx: BenchContext, plan: Plan): Promise<void> {
 
 async function main(): Promise<number> {
   const quick = process.argv.includes("--quick");
+  // --soak adds scenario 9: about ten minutes of one-second holds on one worker, RSS sampled.
+  const soaking = process.argv.includes("--soak");
+  // --source runs Stampede with `bun run src/main.ts` instead of the executable built for the run.
+  const fromSource = process.argv.includes("--source");
   // --only=ceiling,stampede-embedded-1w,memory runs a part of the benchmark (for working on it).
   const only = process.argv.find((arg) => arg.startsWith("--only="))?.slice("--only=".length).split(",");
   const included = (key: string) => only === undefined || only.includes(key);
@@ -165,17 +172,33 @@ async function main(): Promise<number> {
   const removeWorkDir = async () => rmSync(workDir, { recursive: true, force: true });
   pendingCleanups.add(removeWorkDir);
   try {
+    if (fromSource) {
+      ctx.notes.push("Stampede ran from source (--source): bun run src/main.ts serve.");
+    } else {
+      // The product is one executable: build it once for this run and measure that.
+      log("building the executable (bun run build)");
+      const built = await build({ outfile: join(workDir, "stampede"), log: () => {} });
+      useStampedeCommand([built.outfile]);
+      ctx.notes.push(`Stampede ran as the single executable built for this run (${(built.bytes / 1048576).toFixed(0)} MiB, bytecode ${built.bytecode ? "on" : "off"}).`);
+    }
     log(`${quick ? "quick" : "full"} run; load generator ${generatorName()}; minting ${(scale.hotBuyers + scale.dropBuyers).toLocaleString("en-US")} buyer JWTs`);
     await mintBuyers(files.hotBuyers, "hot", scale.hotBuyers);
     await mintBuyers(files.dropBuyers, "drop", scale.dropBuyers);
     for (const plan of await plans(ctx, runId)) if (included(plan.key)) await runPlan(ctx, plan);
-    if (included("memory")) {
-      log("memory and recovery");
-      await memoryAndRecovery(ctx).catch((error) => {
-        ctx.crashes.push(`memory and recovery: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`.slice(0, 2000));
+    const alone: [string, string, (ctx: BenchContext) => Promise<void>, boolean][] = [
+      ["memory", "memory and recovery", memoryAndRecovery, true],
+      ["ended", "rounds of ended holds", endedHoldRounds, true],
+      ["soak", "soak", soak, soaking],
+    ];
+    for (const [key, label, scenario, wanted] of alone) {
+      if (!wanted || !included(key)) continue;
+      log(label);
+      await scenario(ctx).catch((error) => {
+        ctx.crashes.push(`${label}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`.slice(0, 2000));
       });
     }
-    for (const row of ctx.rows.filter((r) => r.scenario === "memory" || r.scenario === "recovery")) log(`${row.scenario}: ${row.result}`);
+    const aloneScenarios = new Set(["memory", "recovery", "ended", "soak"]);
+    for (const row of ctx.rows.filter((r) => aloneScenarios.has(r.scenario))) log(`${row.scenario}: ${row.result}`);
   } finally {
     killAll();
     pendingCleanups.delete(removeWorkDir);
@@ -187,7 +210,7 @@ async function main(): Promise<number> {
   }
   const report: Report = {
     date,
-    command: `bun run bench${quick ? " --quick" : ""}${only === undefined ? "" : ` --only=${only.join(",")}`}`,
+    command: `bun run bench${quick ? " --quick" : ""}${soaking ? " --soak" : ""}${only === undefined ? "" : ` --only=${only.join(",")}`}`,
     durationMs: performance.now() - started,
     machine,
     generator: generatorName(),

@@ -85,6 +85,7 @@ async function serve(config: Config): Promise<void> {
   supervisor.start(port);
   const host = config.host === "0.0.0.0" ? "127.0.0.1" : config.host;
   log("info", "serving", {
+    startedInMs: Math.round(performance.now()),
     url: `http://${host}:${port}`,
     workers: config.workers,
     dataDir: config.dataDir,
@@ -123,7 +124,8 @@ async function serveAsWorker(config: Config, index: number): Promise<void> {
     throw new ConfigError("STAMPEDE_WORKER_INDEX is set by the supervisor only");
   }
   const server = await startServer(config, { cluster: { index, workers: config.workers, socketDir } });
-  log("info", "worker serving", { worker: index, pid: process.pid });
+  // Milliseconds since this process started: how long a worker takes to come back after a crash.
+  log("info", "worker serving", { worker: index, pid: process.pid, startedInMs: Math.round(performance.now()) });
   // The supervisor holds our stdin open; when it dies, even by SIGKILL, the pipe closes and this
   // worker must not serve on as an orphan. What it acknowledged is in its journal already.
   void (async () => {

@@ -13,6 +13,7 @@ import { ownerOf } from "./cluster/ownership.ts";
 import { workerSocketPath } from "./cluster/supervisor.ts";
 import { type Config, ConfigError } from "./config.ts";
 import { BackgroundThread } from "./engine/background.ts";
+import { startIdleCollector } from "./engine/idle-collector.ts";
 import type { LifecycleEvent } from "./engine/sale-lifecycle.ts";
 import { SaleOwner } from "./engine/sale-owner.ts";
 import { ADMISSION_DEFAULTS, Admission } from "./http/admission.ts";
@@ -155,7 +156,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   snapshots.close();
   // Peers reach this worker only once it serves: a command sent again after a restart finds its sales.
   gateway?.listen();
-  log("info", "recovered", { journal: journalId, sales: owner.saleCount, eventsReplayed: owner.replayedAtStart });
+  log("info", "recovered", {
+    journal: journalId,
+    sales: owner.saleCount,
+    eventsReplayed: owner.replayedAtStart,
+    ms: owner.recoveryMs,
+    liveHolds: owner.liveHolds(),
+  });
   // One webhook sender per server, in worker 0, in a thread of its own (webhooks/sender.ts); its
   // claims carry the node's name, so that a restarted worker 0 takes back what it had claimed.
   const webhookSender =
@@ -174,6 +181,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     webhookSender.start();
   }
   const lag = startEventLoopLagMonitor(metrics.eventLoopLag, 100);
+  const collector = startIdleCollector(() => owner.decisions);
 
   // The bound on holds in flight is the whole machine's, shared out between the workers.
   const workers = cluster?.workers ?? 1;
@@ -235,6 +243,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           await webhookSender?.stop();
           gateway?.stop();
           lag.stop();
+          collector.stop();
           buyerLimits.close();
           addressLimits.close();
           journal.close();

@@ -32,6 +32,16 @@ function serverTmpDir(dataDir: string): string {
   return dir;
 }
 
+/**
+ * How the benchmark starts Stampede: the single executable it built for this run (what operators
+ * deploy, and what starts fastest), or from source with `--source`. bench/run.ts sets it.
+ */
+let stampedeCommand: string[] = ["bun", "run", "src/main.ts"];
+
+export function useStampedeCommand(command: string[]): void {
+  stampedeCommand = command;
+}
+
 export class StampedeProcess {
   readonly url: string;
   readonly port: number;
@@ -45,7 +55,7 @@ export class StampedeProcess {
   private constructor(options: StampedeOptions) {
     this.port = freePort();
     this.url = `http://127.0.0.1:${this.port}`;
-    this.proc = Bun.spawn(["bun", "run", "src/main.ts", "serve"], {
+    this.proc = Bun.spawn([...stampedeCommand, "serve"], {
       cwd: ROOT,
       env: {
         ...process.env,

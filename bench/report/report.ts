@@ -30,8 +30,10 @@ const SCENARIO_TITLES: Record<Row["scenario"], string> = {
   webhooks: "5 webhooks ×2",
   recovery: "6 recovery after kill -9",
   memory: "7 memory, live holds",
+  ended: "8 memory, rounds of ended holds",
+  soak: "9 soak, one-second holds",
 };
-const SCENARIO_ORDER: Row["scenario"][] = ["holds", "drop", "sold-out", "reads", "reads-etag", "webhooks", "recovery", "memory"];
+const SCENARIO_ORDER: Row["scenario"][] = ["holds", "drop", "sold-out", "reads", "reads-etag", "webhooks", "recovery", "memory", "ended", "soak"];
 
 const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");
 const number = (value: number | undefined, digits = 0) =>

@@ -59,6 +59,8 @@ export type ScenarioName =
   | "reads-etag"
   | "webhooks"
   | "memory"
+  | "ended"
+  | "soak"
   | "recovery";
 
 export type Row = {

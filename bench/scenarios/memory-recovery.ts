@@ -39,9 +39,10 @@ export async function memoryAndRecovery(ctx: BenchContext): Promise<void> {
     // Two halves, so that the growth of the second half alone (no start-up costs, the JWT cache
     // already full in a full run) can be told from the growth over all of them.
     const halves = splitInHalves(ctx.files.dropBuyers, ctx.workDir);
-    const rssBefore = await rssBytes(pid);
+    const rssBefore = await settledRss(contestant, pid);
     const results: LoadResult[] = [];
     const rssAfterHalf: (number | null)[] = [];
+    const rssRightAfter: (number | null)[] = [];
     for (const half of halves) {
       // Every buyer holds twice: the drop file has holds / 2 buyers.
       results.push(
@@ -56,7 +57,8 @@ export async function memoryAndRecovery(ctx: BenchContext): Promise<void> {
           entryHeader: "Authorization",
         }),
       );
-      rssAfterHalf.push(await rssBytes(pid));
+      rssRightAfter.push(await rssBytes(pid));
+      rssAfterHalf.push(await settledRss(contestant, pid));
     }
     const [first, second] = results as [LoadResult, LoadResult];
     const [rssMiddle, rssAfter] = rssAfterHalf;
@@ -69,6 +71,7 @@ export async function memoryAndRecovery(ctx: BenchContext): Promise<void> {
     const extrapolated = acknowledged < 1_000_000;
     // A full run measures the million itself; --quick extrapolates from the second half's growth.
     const perMillionMiB = extrapolated ? marginalPerMillionMiB : (deltaMiB * 1_000_000) / acknowledged;
+    const bytesPerHold = (perMillionMiB * MIB) / 1_000_000;
     const elapsedMs = first.elapsedMs + second.elapsedMs;
     ctx.add({
       scenario: "memory",
@@ -79,11 +82,13 @@ export async function memoryAndRecovery(ctx: BenchContext): Promise<void> {
       requestsPerSecond: (first.answered + second.answered) / (elapsedMs / 1000),
       answers: `first half ${answers(first)}; second half ${answers(second)}`,
       result:
-        `worker RSS ${(rssBefore / MIB).toFixed(0)} → ${(rssMiddle / MIB).toFixed(0)} → ${(rssAfter / MIB).toFixed(0)} MiB ` +
+        `settled worker RSS ${(rssBefore / MIB).toFixed(0)} → ${(rssMiddle / MIB).toFixed(0)} → ${(rssAfter / MIB).toFixed(0)} MiB ` +
+        `(right after each half: ${rssRightAfter.map((r) => ((r ?? 0) / MIB).toFixed(0)).join(", ")} MiB) ` +
         `with 0 → ${(first.status["201"] ?? 0).toLocaleString("en-US")} → ${acknowledged.toLocaleString("en-US")} live holds; ` +
         (extrapolated
           ? `${perMillionMiB.toFixed(0)} MiB per 1,000,000 holds, extrapolated from the second half's growth (the whole run's growth gives ${((deltaMiB * 1_000_000) / Math.max(acknowledged, 1)).toFixed(0)})`
-          : `${perMillionMiB.toFixed(0)} MiB for 1,000,000 holds (second half alone: ${marginalPerMillionMiB.toFixed(0)} MiB per million)`),
+          : `${perMillionMiB.toFixed(0)} MiB for 1,000,000 holds (second half alone: ${marginalPerMillionMiB.toFixed(0)} MiB per million)`) +
+        `: ${bytesPerHold.toFixed(0)} B a live hold`,
       exact: before.ok,
       exactness: before.text,
       metrics: {
@@ -93,6 +98,7 @@ export async function memoryAndRecovery(ctx: BenchContext): Promise<void> {
         deltaMiB,
         perMillionMiB,
         marginalPerMillionMiB,
+        bytesPerHold,
         holds: acknowledged,
         extrapolated: extrapolated ? 1 : 0,
       },
@@ -125,6 +131,31 @@ export async function memoryAndRecovery(ctx: BenchContext): Promise<void> {
     await contestant?.stop();
     await restarted?.kill();
   }
+}
+
+/**
+ * The worker's RSS once it has settled after a load: the store has caught up with the journal (the
+ * background thread then collects its garbage), the request thread has been idle long enough for its
+ * idle collection (engine/idle-collector.ts), and the allocator has given back what was freed (it
+ * does so within seconds): RSS read every second until it stops falling (at most 30 s). What a
+ * long-running server holds for its state.
+ */
+export async function settledRss(contestant: StampedeContestant, pid: number): Promise<number | null> {
+  const deadline = Date.now() + 120_000;
+  while (Date.now() < deadline) {
+    const readiness = (await (await fetch(`${contestant.url}/readyz`)).json()) as { journalBacklog?: number };
+    if (readiness.journalBacklog === 0) break;
+    await Bun.sleep(200);
+  }
+  await Bun.sleep(2_500);
+  let previous = (await rssBytes(pid)) ?? 0;
+  for (let second = 0; second < 30; second += 1) {
+    await Bun.sleep(1_000);
+    const now = (await rssBytes(pid)) ?? 0;
+    if (now >= previous * 0.99) return now;
+    previous = now;
+  }
+  return previous;
 }
 
 /** The buyers file cut in two files of (nearly) equal halves. */

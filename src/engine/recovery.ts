@@ -35,6 +35,8 @@ export type Recovery = {
   replayed: number;
   /** Whether the sales came from the store (an empty journal), so they need a snapshot at once. */
   fromStore: boolean;
+  /** Milliseconds spent loading snapshots, replaying the tail, and reading tokens back. */
+  ms: { snapshots: number; replay: number; tokens: number };
 };
 
 export type RecoveryInput = {
@@ -52,11 +54,13 @@ export async function recoverSales(input: RecoveryInput): Promise<Recovery> {
   const { journal, snapshots } = input;
   if (journal.empty && snapshots.count === 0) return loadFromStore(input);
 
+  const started = performance.now();
   const sales = new Map<string, RecoveredSale>();
   for (const row of snapshots.all()) {
     invariant(input.owns(row.saleId), () => `the journal holds sale ${row.saleId}, which another worker owns`);
     sales.set(row.saleId, { ledger: new SaleLedger(loadSale(row.bytes, input.recent)), snapshotSeq: row.seq, lastEventSeq: row.seq });
   }
+  const snapshotsLoaded = performance.now();
   let replayed = 0;
   let seq = journal.firstSeq() - 1;
   for (;;) {
@@ -82,10 +86,16 @@ export async function recoverSales(input: RecoveryInput): Promise<Recovery> {
     seq = (entries[entries.length - 1] as { seq: number }).seq;
   }
   for (const sale of sales.values()) sale.ledger.state.assertAll();
+  const tailReplayed = performance.now();
   for (const found of journal.tokensSince(journal.lastCommittedAt - KEEP_RECENT_BATCHES_MS)) {
     input.tokens.remember(found.token, { saleId: found.saleId, reservationId: found.reservationId, kind: found.released ? "release" : "hold" });
   }
-  return { sales, replayed, fromStore: false };
+  const ms = {
+    snapshots: Math.round(snapshotsLoaded - started),
+    replay: Math.round(tailReplayed - snapshotsLoaded),
+    tokens: Math.round(performance.now() - tailReplayed),
+  };
+  return { sales, replayed, fromStore: false, ms };
 }
 
 /** An empty journal: the worker's sales (if any) are in the store, which must be reachable now. */
@@ -98,5 +108,5 @@ async function loadFromStore(input: RecoveryInput): Promise<Recovery> {
   // after them, or new events would be skipped as applied.
   const applied = await input.store.appliedSeq(input.journalId);
   if (applied > input.journal.lastSeq) input.journal.advanceTo(applied);
-  return { sales, replayed: 0, fromStore: true };
+  return { sales, replayed: 0, fromStore: true, ms: { snapshots: 0, replay: 0, tokens: 0 } };
 }

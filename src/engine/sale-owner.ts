@@ -93,6 +93,10 @@ export class SaleOwner implements SaleGateway {
   /** Events replayed at the last start, for the log and the bench. */
   replayedAtStart = 0;
   private readonly lifecycle: SaleLifecycle | null;
+  /** Where the last start's recovery spent its time. */
+  recoveryMs = { snapshots: 0, replay: 0, tokens: 0 };
+  /** Commands decided since start (the idle collector watches it). */
+  decisions = 0;
 
   constructor(private readonly options: SaleOwnerOptions) {
     this.clock = options.clock ?? engineClock(options.journal.lastCommittedAt);
@@ -143,6 +147,7 @@ export class SaleOwner implements SaleGateway {
     });
     for (const [saleId, sale] of recovery.sales) this.sales.add(saleId, sale.ledger, sale.snapshotSeq, sale.lastEventSeq);
     this.replayedAtStart = recovery.replayed;
+    this.recoveryMs = recovery.ms;
     if (this.lifecycle !== null) for (const sale of this.sales.values()) this.lifecycle.baseline(sale, this.clock());
     this.background.start();
     this.state = "serving";
@@ -260,6 +265,7 @@ export class SaleOwner implements SaleGateway {
       this.options.metrics?.outcome("hold", "not_found");
       return reply({ ok: false, refusal: "not_found", detail: `No sale ${saleId}.` });
     }
+    this.decisions += 1;
     const token = command.token ?? 0;
     if (token !== 0) {
       const seen = this.tokens.find(token);

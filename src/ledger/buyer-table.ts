@@ -4,7 +4,7 @@
 // 50 bytes instead of a retained string, a Map entry and an array. A buyer whose units drop to 0
 // (every hold ended unpaid) leaves the table: memory follows live holds and owners, not history.
 
-import { NO_ROW } from "./hold-table.ts";
+import { NO_ROW, grownCapacity } from "./hold-table.ts";
 import { invariant } from "./invariant.ts";
 
 /** Longest buyer id (API.md: the JWT `sub`, checked to 256 characters by buyer-token.ts). */
@@ -140,6 +140,20 @@ export class BuyerTable {
     }
   }
 
+  /** Buyer indexes are below this (for arrays indexed by buyer). */
+  get indexLimit(): number {
+    return this.highWater;
+  }
+
+  /** hashName of the buyer's name, computed from the arena without making the string. */
+  private hashOfArena(index: number): number {
+    const start = this.nameStart[index] as number;
+    const end = start + (this.nameLength[index] as number);
+    let hash = 0x811c9dc5 | 0;
+    for (let i = start; i < end; i += 1) hash = Math.imul(hash ^ (this.arena[i] as number), 0x01000193);
+    return hash;
+  }
+
   private nameIs(index: number, name: string): boolean {
     const length = this.nameLength[index] as number;
     if (length !== name.length) return false;
@@ -185,7 +199,7 @@ export class BuyerTable {
   }
 
   private growBuyers(): void {
-    const capacity = Math.ceil(this.hashOf.length * 1.5);
+    const capacity = grownCapacity(this.hashOf.length);
     const grow = <T extends Int32Array | Uint16Array>(from: T, make: (n: number) => T): T => {
       const to = make(capacity);
       to.set(from);
@@ -199,7 +213,7 @@ export class BuyerTable {
   }
 
   private growArena(atLeast: number): void {
-    const arena = new Uint16Array(Math.max(this.arena.length + atLeast, Math.ceil(this.arena.length * 1.5)));
+    const arena = new Uint16Array(Math.max(this.arena.length + atLeast, grownCapacity(this.arena.length)));
     arena.set(this.arena.subarray(0, this.arenaUsed));
     this.arena = arena;
   }
@@ -220,17 +234,18 @@ export class BuyerTable {
     this.arenaGarbage = 0;
   }
 
+  /** Views of the used part of every array (a snapshot copies them at once; not to be kept). */
   save(): BuyerTableImage {
     const buyers = this.highWater;
     return {
       freeHead: this.freeHead,
       count: this.count,
-      hashOf: this.hashOf.slice(0, buyers),
-      nameStart: this.nameStart.slice(0, buyers),
-      nameLength: this.nameLength.slice(0, buyers),
-      units: this.units.slice(0, buyers),
-      liveHead: this.liveHead.slice(0, buyers),
-      arena: this.arena.slice(0, this.arenaUsed),
+      hashOf: this.hashOf.subarray(0, buyers),
+      nameStart: this.nameStart.subarray(0, buyers),
+      nameLength: this.nameLength.subarray(0, buyers),
+      units: this.units.subarray(0, buyers),
+      liveHead: this.liveHead.subarray(0, buyers),
+      arena: this.arena.subarray(0, this.arenaUsed),
       arenaGarbage: this.arenaGarbage,
     };
   }
@@ -255,7 +270,7 @@ export class BuyerTable {
     for (let index = 0; index < buyers; index += 1) {
       if (table.nameLength[index] === 0) continue;
       count += 1;
-      invariant(hashName(table.name(index)) === table.hashOf[index], "buyer table image holds a wrong hash");
+      invariant(table.hashOfArena(index) === table.hashOf[index], "buyer table image holds a wrong hash");
     }
     invariant(count === image.count, "buyer table image counts its buyers wrong");
     return table;

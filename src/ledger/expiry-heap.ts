@@ -1,14 +1,14 @@
 // The live holds of one sale ordered by `expiresAt`, ties by the order they were placed (their
 // sequence number, so that an expiry pass frees rows in an order a replay repeats): a binary
-// min-heap over hold-table rows in typed arrays. Each row knows its position (HoldTable.heapIndex), so a hold that ends early (released,
+// min-heap of hold-table rows in one typed array, 4 bytes a hold; a row's expiry is read from the
+// table. Each row knows its position (HoldTable.heapIndex), so a hold that ends early (released,
 // confirmed) leaves the heap at once instead of waiting there until its time: the heap's size is
 // the number of live holds, never the number ever placed.
 
-import type { HoldTable } from "./hold-table.ts";
+import { type HoldTable, grownCapacity } from "./hold-table.ts";
 import { invariant } from "./invariant.ts";
 
 export class ExpiryHeap {
-  private keys: Float64Array;
   private rows: Int32Array;
   private count = 0;
 
@@ -16,7 +16,6 @@ export class ExpiryHeap {
     private readonly table: HoldTable,
     capacity = 64,
   ) {
-    this.keys = new Float64Array(capacity);
     this.rows = new Int32Array(capacity);
   }
 
@@ -26,7 +25,7 @@ export class ExpiryHeap {
 
   /** The earliest `expiresAt` of a live hold, or undefined when none is held. */
   peekKey(): number | undefined {
-    return this.count === 0 ? undefined : this.keys[0];
+    return this.count === 0 ? undefined : this.table.expiresAt(this.rows[0] as number);
   }
 
   peekRow(): number {
@@ -34,11 +33,12 @@ export class ExpiryHeap {
     return this.rows[0] as number;
   }
 
-  push(row: number, key: number): void {
-    if (this.count === this.keys.length) this.grow();
+  /** Add a row whose createdAt and holdMs are written already. */
+  push(row: number): void {
+    if (this.count === this.rows.length) this.grow();
     const index = this.count;
     this.count += 1;
-    this.siftUp(index, row, key);
+    this.siftUp(index, row);
   }
 
   /** Take `row` out of the heap, wherever it is. */
@@ -48,41 +48,36 @@ export class ExpiryHeap {
     this.count -= 1;
     this.table.heapIndex[row] = -1;
     if (index === this.count) return;
-    const lastRow = this.rows[this.count] as number;
-    const lastKey = this.keys[this.count] as number;
+    const last = this.rows[this.count] as number;
     // The last entry fills the hole; it may belong above or below it.
-    const parent = (index - 1) >> 1;
-    if (index > 0 && this.before(lastKey, lastRow, this.keys[parent] as number, this.rows[parent] as number)) {
-      this.siftUp(index, lastRow, lastKey);
-    } else this.siftDown(index, lastRow, lastKey);
+    if (index > 0 && this.before(last, this.rows[(index - 1) >> 1] as number)) this.siftUp(index, last);
+    else this.siftDown(index, last);
   }
 
-  /** Whether (key a, row a) comes out before (key b, row b): earlier expiry, then earlier hold. */
-  private before(keyA: number, rowA: number, keyB: number, rowB: number): boolean {
-    return keyA < keyB || (keyA === keyB && (this.table.seq[rowA] as number) < (this.table.seq[rowB] as number));
+  /** Whether row a comes out before row b: earlier expiry, then earlier hold. */
+  private before(a: number, b: number): boolean {
+    const table = this.table;
+    const keyA = table.expiresAt(a);
+    const keyB = table.expiresAt(b);
+    return keyA < keyB || (keyA === keyB && (table.seq[a] as number) < (table.seq[b] as number));
   }
 
-  private siftUp(index: number, row: number, key: number): void {
-    const keys = this.keys;
+  private siftUp(index: number, row: number): void {
     const rows = this.rows;
     const heapIndex = this.table.heapIndex;
     while (index > 0) {
       const parent = (index - 1) >> 1;
-      const parentKey = keys[parent] as number;
       const parentRow = rows[parent] as number;
-      if (!this.before(key, row, parentKey, parentRow)) break;
-      keys[index] = parentKey;
+      if (!this.before(row, parentRow)) break;
       rows[index] = parentRow;
       heapIndex[parentRow] = index;
       index = parent;
     }
-    keys[index] = key;
     rows[index] = row;
     heapIndex[row] = index;
   }
 
-  private siftDown(index: number, row: number, key: number): void {
-    const keys = this.keys;
+  private siftDown(index: number, row: number): void {
     const rows = this.rows;
     const heapIndex = this.table.heapIndex;
     const count = this.count;
@@ -90,47 +85,37 @@ export class ExpiryHeap {
       const left = 2 * index + 1;
       if (left >= count) break;
       const right = left + 1;
-      const child =
-        right < count && this.before(keys[right] as number, rows[right] as number, keys[left] as number, rows[left] as number)
-          ? right
-          : left;
-      const childKey = keys[child] as number;
+      const child = right < count && this.before(rows[right] as number, rows[left] as number) ? right : left;
       const childRow = rows[child] as number;
-      if (!this.before(childKey, childRow, key, row)) break;
-      keys[index] = childKey;
+      if (!this.before(childRow, row)) break;
       rows[index] = childRow;
       heapIndex[childRow] = index;
       index = child;
     }
-    keys[index] = key;
     rows[index] = row;
     heapIndex[row] = index;
   }
 
   private grow(): void {
-    const capacity = Math.ceil(this.keys.length * 1.5);
-    const keys = new Float64Array(capacity);
-    keys.set(this.keys);
-    const rows = new Int32Array(capacity);
+    const rows = new Int32Array(grownCapacity(this.rows.length));
     rows.set(this.rows);
-    this.keys = keys;
     this.rows = rows;
   }
 
-  save(): { keys: Float64Array; rows: Int32Array } {
-    return { keys: this.keys.slice(0, this.count), rows: this.rows.slice(0, this.count) };
+  /** A view of the heap's entries (a snapshot copies it at once; not to be kept). */
+  save(): { rows: Int32Array } {
+    return { rows: this.rows.subarray(0, this.count) };
   }
 
   /** Restore a saved heap over a table whose `heapIndex` column was restored with it. */
-  static load(table: HoldTable, image: { keys: Float64Array; rows: Int32Array }): ExpiryHeap {
-    const heap = new ExpiryHeap(table, Math.max(64, Math.ceil(image.keys.length * 1.25)));
-    heap.keys.set(image.keys);
+  static load(table: HoldTable, image: { rows: Int32Array }): ExpiryHeap {
+    const heap = new ExpiryHeap(table, Math.max(64, Math.ceil(image.rows.length * 1.25)));
     heap.rows.set(image.rows);
-    heap.count = image.keys.length;
+    heap.count = image.rows.length;
     for (let index = 0; index < heap.count; index += 1) {
       const row = image.rows[index] as number;
       invariant(table.heapIndex[row] === index, "expiry heap image disagrees with its hold table");
-      invariant(index === 0 || (image.keys[(index - 1) >> 1] as number) <= (image.keys[index] as number), "expiry heap image is out of order");
+      invariant(index === 0 || !heap.before(row, image.rows[(index - 1) >> 1] as number), "expiry heap image is out of order");
     }
     return heap;
   }

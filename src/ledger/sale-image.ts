@@ -16,10 +16,11 @@ import { type IdempotencyRecord, SaleState } from "./sale-state.ts";
 import type { Payment, SaleSpec } from "./types.ts";
 
 const MAGIC = 0x53_41_4c_45; // "SALE"
-const VERSION = 1;
+/** 2: holds store their length (holdMs) instead of expiresAt; the expiry heap stores rows only. */
+const VERSION = 2;
 
-type Section = Float64Array | Int32Array | Uint16Array | Uint8Array;
-type SectionKind = "f64" | "i32" | "u16" | "u8";
+type Section = Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array;
+type SectionKind = "f64" | "i32" | "u32" | "u16" | "u8";
 
 type Header = {
   spec: SaleSpec;
@@ -40,6 +41,7 @@ type Header = {
 const KINDS: Record<SectionKind, { bytes: number; make: (buffer: ArrayBuffer, offset: number, length: number) => Section }> = {
   f64: { bytes: 8, make: (b, o, n) => new Float64Array(b, o, n) },
   i32: { bytes: 4, make: (b, o, n) => new Int32Array(b, o, n) },
+  u32: { bytes: 4, make: (b, o, n) => new Uint32Array(b, o, n) },
   u16: { bytes: 2, make: (b, o, n) => new Uint16Array(b, o, n) },
   u8: { bytes: 1, make: (b, o, n) => new Uint8Array(b, o, n) },
 };
@@ -47,6 +49,7 @@ const KINDS: Record<SectionKind, { bytes: number; make: (buffer: ArrayBuffer, of
 function kindOf(section: Section): SectionKind {
   if (section instanceof Float64Array) return "f64";
   if (section instanceof Int32Array) return "i32";
+  if (section instanceof Uint32Array) return "u32";
   if (section instanceof Uint16Array) return "u16";
   return "u8";
 }
@@ -60,13 +63,12 @@ export function saveSale(state: SaleState): Uint8Array {
   const sections: [string, Section][] = [
     ["holds.seq", holds.seq],
     ["holds.createdAt", holds.createdAt],
-    ["holds.expiresAt", holds.expiresAt],
+    ["holds.holdMs", holds.holdMs],
     ["holds.buyer", holds.buyer],
     ["holds.nextOfBuyer", holds.nextOfBuyer],
     ["holds.heapIndex", holds.heapIndex],
     ["holds.item", holds.item],
     ["holds.quantity", holds.quantity],
-    ["heap.keys", heap.keys],
     ["heap.rows", heap.rows],
     ["buyers.hashOf", buyers.hashOf],
     ["buyers.nameStart", buyers.nameStart],
@@ -158,14 +160,14 @@ export function loadSale(bytes: Uint8Array, recent?: RecentEnded): SaleState {
     ...header.holds,
     seq: section("holds.seq"),
     createdAt: section("holds.createdAt"),
-    expiresAt: section("holds.expiresAt"),
+    holdMs: section("holds.holdMs"),
     buyer: section("holds.buyer"),
     nextOfBuyer: section("holds.nextOfBuyer"),
     heapIndex: section("holds.heapIndex"),
     item: section("holds.item"),
     quantity: section("holds.quantity"),
   });
-  state.expiries = ExpiryHeap.load(state.holds, { keys: section("heap.keys"), rows: section("heap.rows") });
+  state.expiries = ExpiryHeap.load(state.holds, { rows: section("heap.rows") });
   state.buyers = BuyerTable.load({
     ...header.buyers,
     hashOf: section("buyers.hashOf"),

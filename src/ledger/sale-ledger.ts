@@ -183,7 +183,7 @@ export class SaleLedger {
 
   /** A live hold whose time has come expires before anything else touches it (invariant 6). */
   private expireIfDue(row: number, now: number, out: SaleEvent[]): boolean {
-    if (now < (this.state.holds.expiresAt[row] as number)) return false;
+    if (now < this.state.holds.expiresAt(row)) return false;
     this.emit(this.returnEvent("hold_expired", row, now, 0), out);
     return true;
   }

@@ -74,7 +74,8 @@ test("ExpiryHeap pops in (expiresAt, placement) order, with removals anywhere", 
         if (push || model.length === 0) {
           const row = table.allocate();
           table.seq[row] = ++seq;
-          heap.push(row, value);
+          table.createdAt[row] = value;
+          heap.push(row);
           model.push({ row, key: value, seq });
         } else {
           const [gone] = model.splice(value % model.length, 1);
