@@ -57,6 +57,7 @@ export function audit(event: string, msg: string, fields: Record<string, unknown
 export const REPEAT_WINDOW_MS = 10_000;
 /** Kinds of repeated line tracked at once; past it new kinds share one "other" line (bounded memory). */
 const REPEAT_KINDS_MAX = 1_000;
+const OTHER_KINDS = "\u0000other";
 
 type Repeat = { level: Level; msg: string; event: string; fields: Record<string, unknown>; count: number };
 
@@ -85,8 +86,9 @@ export class RepeatedLines {
       found.count += 1;
       return;
     }
-    if (this.open.size >= REPEAT_KINDS_MAX) {
-      if (key !== "other") this.note("other", "warn", "log.repeated", "repeated lines of too many kinds");
+    if (this.open.size >= REPEAT_KINDS_MAX && key !== OTHER_KINDS) {
+      // One more entry at most: every kind past the bound is counted on this one.
+      this.note(OTHER_KINDS, "warn", "log.repeated", "repeated lines of too many kinds");
       return;
     }
     this.open.set(key, { level, msg, event, fields, count: 0 });

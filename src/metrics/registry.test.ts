@@ -188,3 +188,32 @@ describe("startEventLoopLagMonitor", () => {
     }
   });
 });
+
+describe("constant labels and collected counters", () => {
+  test("a registry's labels go first on every series, histograms included, at scrape time", () => {
+    const registry = new Registry({ labels: { worker: "3" } });
+    registry.counter({ name: "c_total", help: "c", labelNames: ["code"] }).labels("sold_out").inc(2);
+    registry.histogram({ name: "h_seconds", help: "h", buckets: [0.1] }).observe(0.05);
+    registry.gauge({ name: "g", help: "g" }).set(7);
+    const text = registry.render();
+    expect(text).toContain('c_total{worker="3",code="sold_out"} 2');
+    expect(text).toContain('h_seconds_bucket{worker="3",le="0.1"} 1');
+    expect(text).toContain('h_seconds_count{worker="3"} 1');
+    expect(text).toContain('g{worker="3"} 7');
+    // Two workers' snapshots stay apart when rendered together.
+    const other = new Registry({ labels: { worker: "4" } });
+    other.gauge({ name: "g", help: "g" }).set(1);
+    const merged = renderSnapshots([registry.snapshot(), other.snapshot()]);
+    expect(merged).toContain('g{worker="3"} 7\ng{worker="4"} 1');
+    expect(() => new Registry({ labels: { le: "1" } })).toThrow();
+  });
+
+  test("a counter may be read at scrape time (the process's CPU seconds)", () => {
+    const registry = new Registry();
+    let seconds = 1.5;
+    registry.counter({ name: "cpu_seconds_total", help: "cpu", collect: () => seconds });
+    expect(registry.render()).toContain("cpu_seconds_total 1.5");
+    seconds = 2;
+    expect(registry.render()).toContain("cpu_seconds_total 2");
+  });
+});
