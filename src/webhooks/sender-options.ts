@@ -23,7 +23,7 @@ export type SenderOptions = {
 export const SENDER_DEFAULTS: SenderOptions = {
   timeoutMs: 10_000,
   concurrency: 8,
-  pollMs: 100,
+  pollMs: 50,
   retryMinMs: 1_000,
   retryMaxMs: 3_600_000,
   retryWindowMs: 86_400_000,

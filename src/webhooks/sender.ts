@@ -13,12 +13,17 @@ import type { ClaimedDelivery, DeliveryOutcome, WebhookEndpointWithSecret, Webho
 import { attemptDelivery } from "./attempt.ts";
 import { type SenderOptions, retryDelayMs } from "./sender-options.ts";
 
-/** Deliveries one claim takes at most, per endpoint, as a multiple of its concurrency. */
-const CLAIM_ROUNDS = 4;
+/**
+ * A lane claims again once fewer than this many rounds of its concurrency are queued, so that the
+ * next claim's round trip overlaps the sends still queued instead of leaving the lane idle...
+ */
+const CLAIM_LOW_ROUNDS = 2;
+/** ...and holds at most this many rounds claimed (its lease covers them all). */
+const CLAIM_ROUNDS = 16;
 /** Added to a lease beyond the time its deliveries can take, for the outcome to reach the store. */
 const LEASE_MARGIN_MS = 5_000;
 /** Outcomes wait this long to be recorded together (a killed sender resends at most these). */
-const OUTCOME_FLUSH_MS = 20;
+const OUTCOME_FLUSH_MS = 50;
 /** Past this many outcomes not yet recorded (the store is away), nothing more is claimed. */
 const OUTCOMES_PENDING_MAX = 20_000;
 const ENDPOINTS_REFRESH_MS = 1_000;
@@ -139,7 +144,7 @@ export class WebhookSender {
     const now = Date.now();
     if (this.stopping || lane.claiming || now < lane.idleUntil || this.outcomes.length >= OUTCOMES_PENDING_MAX) return;
     const held = lane.queue.length + lane.inFlight;
-    if (held >= concurrency) return;
+    if (held >= concurrency * CLAIM_LOW_ROUNDS) return;
     const limit = concurrency * CLAIM_ROUNDS - held;
     // Each claimed delivery may wait for every round ahead of it in the lane, each up to the timeout.
     const claimedUntil = now + this.options.timeoutMs * (Math.ceil((held + limit) / concurrency) + 1) + LEASE_MARGIN_MS;
@@ -167,7 +172,7 @@ export class WebhookSender {
         this.sends.delete(send);
         lane.inFlight -= 1;
         this.dispatch(lane);
-        if (lane.queue.length < this.options.concurrency && this.lanes.get(lane.endpoint.id) === lane) void this.fill(lane);
+        if (this.lanes.get(lane.endpoint.id) === lane) void this.fill(lane);
       });
       this.sends.add(send);
     }
