@@ -104,14 +104,15 @@ export class OwnerReads {
   }
 
   /**
-   * The buyer's reservations in the sale: the store's (after it has caught up), with what memory
-   * knows of each (live and recently ended ones are newer there), in the order they were placed.
+   * The buyer's reservations in the sale: the live ones from memory, the ended ones from the store
+   * (after it has caught up), with what memory knows of each (a recently ended one is newer there),
+   * in the order they were placed.
    */
   async reservationsOf(saleId: string, userId: string): Promise<string | null> {
     const sale = await this.settled(saleId);
     if (sale === undefined) return null;
     await this.storeBarrier();
-    const stored = await storeRead(() => this.options.store.reservationsOfBuyer(saleId, userId));
+    const stored = await storeRead(() => this.options.store.endedReservationsOfBuyer(saleId, userId));
     const state = sale.ledger.state;
     const byId = new Map<string, Reservation>();
     for (const reservation of stored) byId.set(reservation.id, state.findReservation(reservation.id) ?? reservation);

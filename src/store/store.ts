@@ -40,8 +40,11 @@ export interface Store {
   loadSales(owns: (saleId: string) => boolean, now?: number): Promise<StoredSale[]>;
   /** One reservation of the sale, in any status, with its delivered codes (delivery order); null when none. */
   reservation(saleId: string, reservationId: string): Promise<Reservation | null>;
-  /** Every reservation the buyer placed in the sale, any status, oldest first (created_at, then id in byte order). */
-  reservationsOfBuyer(saleId: string, userId: string): Promise<Reservation[]>;
+  /**
+   * The buyer's reservations in the sale that have ended (confirmed, released, expired), oldest first
+   * (created_at, then id in byte order). Live holds are the owner's to list, from memory.
+   */
+  endedReservationsOfBuyer(saleId: string, userId: string): Promise<Reservation[]>;
   listReservations(saleId: string, query: ReservationQuery): Promise<ReservationPage>;
   listPayments(saleId: string, outcome?: PaymentOutcome): Promise<Payment[]>;
   /** Outbound webhooks: endpoints for the operator routes, claims and outcomes for the sender. */

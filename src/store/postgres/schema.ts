@@ -3,7 +3,7 @@
 // this file. Times are bigint milliseconds since the epoch; money and unit counts are bigint because
 // SQLite's integer is 64-bit and an amount (price x quantity) passes 2^31 minor units easily.
 
-import { isNotNull } from "drizzle-orm";
+import { isNotNull, sql } from "drizzle-orm";
 import { bigint, bigserial, boolean, index, integer, pgTable, primaryKey, text } from "drizzle-orm/pg-core";
 
 const ms = (name: string) => bigint(name, { mode: "number" });
@@ -60,7 +60,9 @@ export const reservations = pgTable(
     // Live holds (status held) and confirmed units are found without reading ended rows.
     index("reservations_sale_status_idx").on(table.saleId, table.status, table.id),
     // A buyer's history in a sale (reads of reservations older than the owner's recent window).
-    index("reservations_sale_user_idx").on(table.saleId, table.userId),
+    // Partial: live holds are the owner's to list (from memory), so a hold joins this index only
+    // when it ends; placing one, the hot path's write, pays for no index keyed by buyer.
+    index("reservations_sale_user_ended_idx").on(table.saleId, table.userId).where(sql`${table.status} <> 'held'`),
     // Recovery reads the keyed holds of the last 24 h; partial, so unkeyed holds cost nothing here.
     index("reservations_sale_keyed_idx").on(table.saleId, table.createdAt).where(isNotNull(table.idempotencyKey)),
   ],

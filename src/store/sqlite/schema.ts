@@ -2,7 +2,7 @@
 // drizzle/sqlite from this file. Times are integer milliseconds since the epoch; money is integer
 // minor units. The write-behind flusher keeps these tables equal to what the journals decided.
 
-import { isNotNull } from "drizzle-orm";
+import { isNotNull, sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const sales = sqliteTable("sales", {
@@ -57,7 +57,9 @@ export const reservations = sqliteTable(
     // Live holds (status held) and confirmed units are found without reading ended rows.
     index("reservations_sale_status_idx").on(table.saleId, table.status, table.id),
     // A buyer's history in a sale (reads of reservations older than the owner's recent window).
-    index("reservations_sale_user_idx").on(table.saleId, table.userId),
+    // Partial: live holds are the owner's to list (from memory), so a hold joins this index only
+    // when it ends; placing one, the hot path's write, pays for no index keyed by buyer.
+    index("reservations_sale_user_ended_idx").on(table.saleId, table.userId).where(sql`${table.status} <> 'held'`),
     // Recovery reads the keyed holds of the last 24 h; partial, so unkeyed holds cost nothing here.
     index("reservations_sale_keyed_idx").on(table.saleId, table.createdAt).where(isNotNull(table.idempotencyKey)),
   ],

@@ -4,7 +4,7 @@
 // statements.
 
 import { Database } from "bun:sqlite";
-import { and, asc, eq, gt, inArray } from "drizzle-orm";
+import { and, asc, eq, gt, inArray, sql } from "drizzle-orm";
 import { type BunSQLiteDatabase, drizzle } from "drizzle-orm/bun-sqlite";
 import { migrate } from "drizzle-orm/bun-sqlite/migrator";
 import type { JournalEntry } from "../../journal/journal.ts";
@@ -78,12 +78,13 @@ export class SqliteStore implements Store {
     return toReservation(row, row.status === "confirmed" ? this.deliveredCodes([row.id]).get(row.id) ?? [] : []);
   }
 
-  async reservationsOfBuyer(saleId: string, userId: string): Promise<Reservation[]> {
+  async endedReservationsOfBuyer(saleId: string, userId: string): Promise<Reservation[]> {
     const { reservations } = schema;
     const rows = this.db
       .select()
       .from(reservations)
-      .where(and(eq(reservations.saleId, saleId), eq(reservations.userId, userId)))
+      // The literal, not a parameter: only then can the planner use the partial index of ended ones.
+      .where(and(eq(reservations.saleId, saleId), eq(reservations.userId, userId), sql`${reservations.status} <> 'held'`))
       .orderBy(asc(reservations.createdAt), asc(reservations.id))
       .all();
     const codes = this.deliveredCodes(rows.filter((row) => row.status === "confirmed").map((row) => row.id));
