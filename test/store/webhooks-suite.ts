@@ -13,6 +13,8 @@ import { applyInBatches, entriesOf, freshId } from "./suite-support.ts";
 import type { NewStore } from "./store-suite.ts";
 
 const T0 = 1_760_000_000_000;
+/** The id of the event numbered `seq` in `journalId` (fixed-width numbers, webhooks/outbox.ts). */
+const eventId = (journalId: string, seq: number, suffix = "") => `evt_${journalId}_${String(seq).padStart(12, "0")}${suffix}`;
 
 function endpoint(events: readonly WebhookEventType[] = WEBHOOK_EVENT_TYPES): WebhookEndpointWithSecret {
   return { id: freshId("whe"), url: "http://127.0.0.1:9/hook", events: [...events], secret: "whsec_test", createdAt: T0 };
@@ -92,11 +94,11 @@ export function runWebhookStoreSuite(name: string, newStore: NewStore): void {
         expect(deliveries.map((d) => d.type)).toEqual(EXPECTED_TYPES);
         expect(deliveries.every((d) => d.status === "pending" && d.attempts === 0 && d.nextAttemptAt !== null)).toBe(true);
         const soldOut = (await allDeliveries(store, soldOutOnly.id)).filter((d) => d.id.startsWith(`evt_${journalId}_`));
-        expect(soldOut.map((d) => d.id)).toEqual([`evt_${journalId}_3_sold_out`, `evt_${journalId}_5_sold_out`, `evt_${journalId}_8_sold_out`]);
+        expect(soldOut.map((d) => d.id)).toEqual([3, 5, 8].map((seq) => eventId(journalId, seq, "_sold_out")));
         payloads.push(deliveries.map((d) => d.payload.replaceAll(saleId, "S").replaceAll(journalId, "J")));
         const bodies = deliveries.map((d) => JSON.parse(d.payload));
         expect(bodies[0]).toEqual({
-          id: `evt_${journalId}_2`, type: "reservation.held", createdAt: new Date(T0 + 2000).toISOString(),
+          id: eventId(journalId, 2), type: "reservation.held", createdAt: new Date(T0 + 2000).toISOString(),
           data: { id: `${saleId}.r1`, saleId, itemId: "a", userId: "u1", quantity: 1, status: "held", amount: 100, currency: "USD",
             createdAt: new Date(T0 + 2000).toISOString(), expiresAt: new Date(T0 + 602_000).toISOString(), codes: [] },
         });
@@ -132,7 +134,7 @@ export function runWebhookStoreSuite(name: string, newStore: NewStore): void {
       await store.apply(journalId, entries.slice(2, 5));
       await store.apply(journalId, entries);
       const deliveries = await allDeliveries(store, hook.id);
-      expect(deliveries.map((d) => d.id)).toEqual([`evt_${journalId}_4`, `evt_${journalId}_5`]);
+      expect(deliveries.map((d) => d.id)).toEqual([eventId(journalId, 4), eventId(journalId, 5)]);
       expect(deliveries.map((d) => d.type)).toEqual(["reservation.released", "reservation.held"]);
       // A deleted endpoint gets nothing from the next batch and is no longer listed.
       await store.webhooks.deleteEndpoint(hook.id, T0);
