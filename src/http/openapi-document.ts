@@ -151,13 +151,17 @@ function problemsAsProblemJson(responses: Record<string, ResponseObject>): Recor
   const fixed: Record<string, ResponseObject> = {};
   for (const [status, response] of Object.entries(responses)) {
     const bare = response.content === undefined || Object.keys(response.content).length === 0;
+    // A route's `response: { 404: Problem }` comes out of the generator as application/json.
+    const generatedProblem = Object.keys(response.content ?? {}).join() === "application/json" && JSON.stringify(response.content?.["application/json"]?.schema) === PROBLEM_JSON;
     fixed[status] =
-      Number(status) >= 400 && bare
+      Number(status) >= 400 && (bare || generatedProblem)
         ? { description: response.description, content: { "application/problem+json": { schema: Problem } } }
         : withTextSchemas(response);
   }
   return fixed;
 }
+
+const PROBLEM_JSON = JSON.stringify(Problem);
 
 /** A text answer declared with its media type only gets the schema of a string. */
 function withTextSchemas(response: ResponseObject): ResponseObject {

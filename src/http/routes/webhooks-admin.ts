@@ -7,6 +7,7 @@ import { randomBytes } from "node:crypto";
 import { Elysia, t } from "elysia";
 import type { WebhookDelivery as StoredDelivery, WebhookEndpoint as StoredEndpoint, WebhookStore } from "../../store/webhook-store.ts";
 import { json } from "../json.ts";
+import { jsonRequest } from "../openapi-document.ts";
 import { problem } from "../problem.ts";
 import type { HttpDeps, RequestGate } from "../request-gate.ts";
 import { routeTiming } from "../route-timing.ts";
@@ -112,6 +113,11 @@ export function webhookAdminRoutes(deps: HttpDeps, gate: RequestGate) {
             tags,
             security,
             summary: "Register an endpoint; its secret is in this answer only",
+            // What Swagger UI's "Try it out" sends (openapi-document.ts).
+            requestBody: jsonRequest(WebhookEndpointBody, {
+              url: "https://shop.example/hooks/stampede",
+              events: ["reservation.confirmed", "payment.refund_required"],
+            }),
             description:
               "Each event of the subscribed types is POSTed as `{ id, type, createdAt, data }`, signed with " +
               '`Stampede-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<raw body>")>`. A 2xx delivers it; ' +
