@@ -101,10 +101,14 @@ export function holdHandler(deps: HttpDeps, gate: RequestGate): (request: Reques
       }),
     );
   };
-  const bodyError = (started: number) => (error: unknown) => {
+  /** A body that cannot be read or parsed: 400 or 413, refused at the gate. */
+  const bodyProblem = (error: unknown, started: number): Response => {
     if (error instanceof BodyError) return atGate(problem(error.status, error.code, error.message), started);
     throw error;
   };
+  // One handler for every failed read (no closure per hold, as on the rest of this path): it counts
+  // the refusal but has no start time, so the latency histogram leaves these few out (NaN is dropped).
+  const bodyError = (error: unknown) => bodyProblem(error, Number.NaN);
 
   const handle = (request: Request, saleId: string, server: Server): Response | Promise<Response> => {
     const started = performance.now();
@@ -133,12 +137,12 @@ export function holdHandler(deps: HttpDeps, gate: RequestGate): (request: Reques
         try {
           body = parseJsonBytes(bytes);
         } catch (error) {
-          return bodyError(started)(error);
+          return bodyProblem(error, started);
         }
         return decide(body);
-      }, bodyError(started));
+      }, bodyError);
     }
-    return readBodyText(request, BODY_MAX_BYTES).then(parseJsonText).then(decide, bodyError(started));
+    return readBodyText(request, BODY_MAX_BYTES).then(parseJsonText).then(decide, bodyError);
   };
   // Decided once: with the access log off the route is `handle` itself, at no cost per request.
   return deps.accessLog === true ? withAccessLog(HOLD_ROUTE, handle) : handle;
