@@ -95,6 +95,23 @@ export async function readBack(world: World, model: Model, ids: readonly { id: s
   return read;
 }
 
+/** A buyer's list of reservations (memory merged with the store) is every one the journal has for them, oldest first. */
+export async function checkBuyerList(world: World, model: Model, saleId: string, userId: string): Promise<boolean> {
+  let body: string | null;
+  try {
+    body = await world.owner.reservationsOf(saleId, userId);
+  } catch (error) {
+    check(error instanceof Unavailable, () => `listing ${userId}'s reservations failed: ${String(error)}`);
+    return false;
+  }
+  model.sync();
+  const mine = [...model.reservations.values()].filter((r) => r.saleId === saleId && r.userId === userId);
+  mine.sort((a, b) => a.createdAt - b.createdAt || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const expected = model.sales.has(saleId) ? `{"reservations":[${mine.map((r) => renderReservation(asReservation(r))).join(",")}]}` : null;
+  check(body === expected, () => `${userId}'s reservations in ${saleId} read\n${body}\nthe journal has\n${expected}`);
+  return true;
+}
+
 /** After a full flush: the store equals the model (counts, settings, codes, live holds, buyers, payments; every reservation when `full`). */
 export async function checkStore(world: World, model: Model, full: boolean): Promise<void> {
   model.sync();

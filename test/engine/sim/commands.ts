@@ -28,6 +28,8 @@ export function drawShape(rng: Random): Shape {
 }
 
 const HOLD_SECONDS = [1, 2, 5, 30, 120, 600];
+/** Sales created in a run at most. */
+const SALES_MAX = 12;
 
 export class Commands {
   private saleCount = 0;
@@ -79,7 +81,9 @@ export class Commands {
 
   spec(now: number): SaleSpec {
     const rng = this.rng;
-    const id = this.saleCount > 0 && rng.chance(0.08) ? `s${rng.range(1, this.saleCount)}` : `s${++this.saleCount}`;
+    // Now and then an id that exists (already_exists), always once SALES_MAX sales were made.
+    const again = this.saleCount > 0 && (this.saleCount >= SALES_MAX || rng.chance(0.08));
+    const id = again ? `s${rng.range(1, this.saleCount)}` : `s${++this.saleCount}`;
     const startsAt = rng.chance(0.85) ? now - rng.range(0, 60_000) : now + rng.range(1_000, 120_000);
     const items: ItemSpec[] = [];
     for (let index = 0, count = rng.range(1, 3); index < count; index += 1) {
@@ -97,9 +101,18 @@ export class Commands {
   next(now: number, generation: number): Sent | null {
     const rng = this.rng;
     this.now = now;
-    // New sales come as old ones end (time runs on by hours and days here), up to a few open at once.
+    // New sales come as old ones end (time runs on by hours and days here), up to a few open at
+    // once; past SALES_MAX, an operator reopens an old one instead (an owner keeps every sale).
     const open = this.open().length;
-    if (open === 0 ? rng.chance(0.3) : open < this.shape.salesMax && rng.chance(0.01)) return { kind: "create", spec: this.spec(now) };
+    if (open === 0 ? rng.chance(0.3) : open < this.shape.salesMax && rng.chance(0.01)) {
+      if (this.model.sales.size < SALES_MAX) return { kind: "create", spec: this.spec(now) };
+      const closed = [...this.model.sales.keys()].filter((id) => !this.open().includes(id) && !this.patched.has(id));
+      if (closed.length > 0) {
+        const saleId = rng.pick(closed);
+        this.patched.add(saleId);
+        return { kind: "execute", saleId, command: { kind: "patch", patch: { endsAt: now + rng.range(3_600_000, 48 * 3_600_000), paused: false } } };
+      }
+    }
     const kind = rng.weighted({ hold: 60, release: 12, payment: 15, patch: 2, stock: 4, codes: 3, resend: 3, create: 0.3 });
     if (kind === "create") return { kind, spec: this.spec(now) };
     if (kind === "resend") return this.resend(generation);

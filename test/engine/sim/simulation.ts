@@ -6,7 +6,7 @@
 
 import { mkdirSync } from "node:fs";
 import { Clients } from "./clients.ts";
-import { checkExpired, checkJournalBounded, checkOwner, checkStore, readBack } from "./checks.ts";
+import { checkBuyerList, checkExpired, checkJournalBounded, checkOwner, checkStore, readBack } from "./checks.ts";
 import { Commands, type Sent, drawShape } from "./commands.ts";
 import { check, Model, SimFailure } from "./model.ts";
 import { Random } from "./random.ts";
@@ -246,10 +246,20 @@ export class Simulation {
     if (this.model.seq === 0) faults.storeDown = false; // a new data dir loads from the store
     else if (this.rng.chance(0.2)) faults.storeDown = true;
     this.note(`| restart${faults.storeDown ? " (store down)" : ""}, ${lost.length} lost`);
+    // Sometimes the new process dies too, while its start snapshots the sales it replayed.
+    const crashLoop = this.rng.chance(0.1);
+    if (crashLoop) this.world.snapshotFate = () => (this.rng.chance(0.5) ? "crash-before" : "crash-after");
     try {
       await this.world.start(this.rng.int(1e9));
     } catch (error) {
       throw new SimFailure(`recovery failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    } finally {
+      this.world.snapshotFate = () => "write";
+    }
+    if (this.world.process.dead) {
+      this.note("| killed again during its start");
+      this.count("killed during start");
+      return this.recover();
     }
     await this.settle();
     await checkOwner(this.world, this.model);
@@ -346,6 +356,8 @@ export class Simulation {
     if (held.length === 0) return;
     const picks = Array.from({ length: 5 }, () => this.rng.pick(held));
     this.count("readBack", await readBack(this.world, this.model, picks));
+    const buyer = this.rng.pick(held);
+    if (await checkBuyerList(this.world, this.model, buyer.saleId, buyer.userId)) this.count("buyerLists");
   }
 
   /** The end: heal, drain the store, compare everything, stop cleanly. */
