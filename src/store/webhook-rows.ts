@@ -50,3 +50,19 @@ export function statusAfter(outcome: DeliveryOutcome): DeliveryStatus {
   if (outcome.delivered) return "delivered";
   return outcome.nextAttemptAt === null ? "failed" : "pending";
 }
+
+/**
+ * How listings select an endpoint's deliveries, as SQL for both dialects: the status condition (a
+ * literal, so that the planner can use the partial indexes, which a bound parameter would hide from
+ * it), the order, and the columns a cursor compares. Pending ones are listed as they will go out
+ * (webhook_deliveries_due_idx); the others by event id, the primary key's order, which is the order
+ * events were made in each journal.
+ */
+export function listingOrder(status: DeliveryStatus | undefined): { where: string; order: string; after: string } {
+  const where = status === undefined ? "" : `AND status = '${STATUS_LITERALS[status]}'`;
+  if (status === "pending") return { where, order: "next_attempt_at, sequence, event_id", after: "next_attempt_at, sequence, event_id" };
+  return { where, order: "event_id", after: "event_id" };
+}
+
+/** Every status, spelled by this table and nothing else: what reaches the SQL text. */
+const STATUS_LITERALS: Record<DeliveryStatus, string> = { pending: "pending", delivered: "delivered", failed: "failed" };

@@ -81,7 +81,10 @@ export interface WebhookStore {
    * when there is no such live endpoint.
    */
   deleteEndpoint(id: string, now: number): Promise<boolean>;
-  /** An endpoint's deliveries in the order of their events (event time, then id). */
+  /**
+   * An endpoint's deliveries: by event id (the order events were made, per journal), or, for the
+   * pending ones, in the order they will be sent (due time, then sequence).
+   */
   listDeliveries(endpointId: string, query: DeliveryQuery): Promise<DeliveryPage>;
   delivery(endpointId: string, id: string): Promise<WebhookDelivery | null>;
   /**

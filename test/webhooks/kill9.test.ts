@@ -64,7 +64,7 @@ function run(name: string, database: () => Promise<TestDatabase | null>) {
       const acked: string[] = [];
       const stop = { now: false };
       const running = burst(server.url, 32, stop, acked);
-      await rx.until((received) => received.length >= 200 && acked.length >= 1_000, 30_000);
+      await rx.until((received) => received.length >= 50 && acked.length >= 1_000, 30_000);
       await server.kill("SIGKILL");
       stop.now = true;
       await running;

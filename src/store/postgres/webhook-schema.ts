@@ -45,9 +45,8 @@ export const webhookDeliveries = pgTable(
   (table) => [
     primaryKey({ columns: [table.endpointId, table.eventId] }),
     index("webhook_deliveries_due_idx")
-      .on(table.endpointId, table.nextAttemptAt, table.sequence)
+      .on(table.endpointId, table.nextAttemptAt, table.sequence, table.eventAt)
       .where(sql`${table.status} = 'pending'`),
-    index("webhook_deliveries_status_idx").on(table.endpointId, table.status, table.eventAt, table.eventId),
-    index("webhook_deliveries_event_idx").on(table.endpointId, table.eventAt, table.eventId),
+    index("webhook_deliveries_failed_idx").on(table.endpointId, table.eventId).where(sql`${table.status} = 'failed'`),
   ],
 );

@@ -5,7 +5,7 @@
 
 import type { TransactionSql } from "postgres";
 import type { DeliveryStatus } from "../../webhooks/event-types.ts";
-import { type DeliveryRow, deliveryOf, endpointOf, statusAfter } from "../webhook-rows.ts";
+import { type DeliveryRow, deliveryOf, endpointOf, listingOrder, statusAfter } from "../webhook-rows.ts";
 import type {
   ClaimedDelivery,
   DeliveryOutcome,
@@ -66,15 +66,15 @@ export class PostgresWebhooks implements WebhookStore {
 
   async listDeliveries(endpointId: string, query: DeliveryQuery): Promise<DeliveryPage> {
     const sql = this.sql;
-    const status = query.status === undefined ? sql`` : sql`AND status = ${query.status}`;
-    // Keyset paging on (event_at, event_id), the order of both listing indexes.
-    const after =
+    const { where, order, after } = listingOrder(query.status);
+    // Keyset paging: after the cursor's delivery, in the listing's order.
+    const cursor =
       query.cursor === undefined
         ? sql``
-        : sql`AND (event_at, event_id) > (SELECT event_at, event_id FROM webhook_deliveries WHERE endpoint_id = ${endpointId} AND event_id = ${query.cursor})`;
+        : sql`AND (${sql.unsafe(after)}) > (SELECT ${sql.unsafe(after)} FROM webhook_deliveries WHERE endpoint_id = ${endpointId} AND event_id = ${query.cursor})`;
     const rows = await sql`
-      SELECT * FROM webhook_deliveries WHERE endpoint_id = ${endpointId} ${status} ${after}
-      ORDER BY event_at, event_id LIMIT ${query.limit + 1}`;
+      SELECT * FROM webhook_deliveries WHERE endpoint_id = ${endpointId} ${sql.unsafe(where)} ${cursor}
+      ORDER BY ${sql.unsafe(order)} LIMIT ${query.limit + 1}`;
     const page = rows.slice(0, query.limit).map(deliveryRow);
     return { deliveries: page, nextCursor: rows.length > query.limit ? (page[page.length - 1]?.id ?? null) : null };
   }
@@ -148,7 +148,8 @@ export class PostgresWebhooks implements WebhookStore {
   }
 
   async oldestPendingEventAt(): Promise<number | null> {
-    // One index probe per live endpoint (webhook_deliveries_status_idx), however long the backlogs.
+    // Read from the pending entries of webhook_deliveries_due_idx alone (it carries event_at): as
+    // long as the backlogs, not the history.
     const [row] = await this.sql`
       SELECT min((SELECT min(event_at) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.status = 'pending')) AS at
       FROM webhook_endpoints e WHERE e.deleted_at IS NULL`;

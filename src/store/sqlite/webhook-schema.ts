@@ -56,12 +56,13 @@ export const webhookDeliveries = sqliteTable(
     primaryKey({ columns: [table.endpointId, table.eventId] }),
     // The sender's claims: due deliveries of one endpoint, in order; partial, so delivered and failed
     // ones (nearly all, in time) cost it nothing, nor does a dead endpoint's backlog waiting to retry.
+    // The event's time rides along: the age of the oldest pending event is read from here alone, and
+    // pending deliveries are listed in this order (the order they go out).
     index("webhook_deliveries_due_idx")
-      .on(table.endpointId, table.nextAttemptAt, table.sequence)
+      .on(table.endpointId, table.nextAttemptAt, table.sequence, table.eventAt)
       .where(sql`${table.status} = 'pending'`),
-    // Listings by status (failed ones) and the age of the oldest pending event.
-    index("webhook_deliveries_status_idx").on(table.endpointId, table.status, table.eventAt, table.eventId),
-    // Listings without a status.
-    index("webhook_deliveries_event_idx").on(table.endpointId, table.eventAt, table.eventId),
+    // Failed deliveries, for the operator's listing; partial, so a delivery costs it nothing unless it
+    // fails for good. Other listings follow the primary key: event ids sort as they are made.
+    index("webhook_deliveries_failed_idx").on(table.endpointId, table.eventId).where(sql`${table.status} = 'failed'`),
   ],
 );

@@ -4,7 +4,8 @@
 // at once with SQLITE_BUSY when another connection committed in between (WAL snapshots).
 
 import type { Database } from "bun:sqlite";
-import { type DeliveryRow, type EndpointRow, deliveryOf, endpointOf, statusAfter } from "../webhook-rows.ts";
+import type { DeliveryStatus } from "../../webhooks/event-types.ts";
+import { type DeliveryRow, type EndpointRow, deliveryOf, endpointOf, listingOrder, statusAfter } from "../webhook-rows.ts";
 import type {
   ClaimedDelivery,
   DeliveryOutcome,
@@ -23,6 +24,37 @@ const DELIVERY_COLUMNS =
 /** Bumps the version the write-behind compares with its cached endpoints (subscriptions.ts). */
 const BUMP_VERSION = `INSERT INTO webhook_state (id, endpoints_version) VALUES (1, 1)
   ON CONFLICT (id) DO UPDATE SET endpoints_version = endpoints_version + 1`;
+
+/** The statements whose plans matter as tables grow, exported for the plan checks (test/store). */
+export const WEBHOOK_SQL = {
+  dueProbe: "SELECT 1 FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at <= ? LIMIT 1",
+  // The lease's end becomes the due time: a sender that dies leaves the delivery due again then.
+  claim: `UPDATE webhook_deliveries SET claimed_by = ?, claimed_until = ?, next_attempt_at = ?
+    WHERE rowid IN (SELECT rowid FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at <= ?
+                    ORDER BY next_attempt_at, sequence LIMIT ?)
+    RETURNING event_id, sequence, payload, attempts, window_started_at, event_at`,
+  // Read from the pending entries of webhook_deliveries_due_idx alone (it carries event_at): as
+  // long as the backlogs, not the history.
+  oldestPending: `SELECT min((SELECT min(event_at) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.status = 'pending')) AS at
+    FROM webhook_endpoints e WHERE e.deleted_at IS NULL`,
+  // CROSS JOIN keeps the endpoints as the outer loop, so each endpoint's deliveries are reached
+  // through the primary key (oldest first) instead of by a scan of the whole table.
+  pruneDeleted: `DELETE FROM webhook_deliveries WHERE rowid IN (
+    SELECT d.rowid FROM webhook_endpoints e CROSS JOIN webhook_deliveries d ON d.endpoint_id = e.id
+    WHERE e.deleted_at IS NOT NULL LIMIT ?)`,
+  pruneDelivered: `DELETE FROM webhook_deliveries WHERE rowid IN (
+    SELECT d.rowid FROM webhook_endpoints e CROSS JOIN webhook_deliveries d
+      ON d.endpoint_id = e.id AND d.status = 'delivered' AND d.event_at < ?
+    LIMIT ?)`,
+};
+
+/** The listing's statement (listingOrder says why the status is a literal). */
+export function listingSql(status: DeliveryStatus | undefined, withCursor: boolean): string {
+  const { where, order, after } = listingOrder(status);
+  // Keyset paging: after the cursor's delivery, in the listing's order.
+  const cursor = withCursor ? `AND (${after}) > (SELECT ${after} FROM webhook_deliveries WHERE endpoint_id = ? AND event_id = ?)` : "";
+  return `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = ? ${where} ${cursor} ORDER BY ${order} LIMIT ?`;
+}
 
 export class SqliteWebhooks implements WebhookStore {
   private readonly q;
@@ -68,21 +100,8 @@ export class SqliteWebhooks implements WebhookStore {
   }
 
   async listDeliveries(endpointId: string, query: DeliveryQuery): Promise<DeliveryPage> {
-    const conditions = ["endpoint_id = ?"];
-    const params: Binding[] = [endpointId];
-    if (query.status !== undefined) {
-      conditions.push("status = ?");
-      params.push(query.status);
-    }
-    if (query.cursor !== undefined) {
-      // Keyset paging on (event_at, event_id), the order of both listing indexes.
-      conditions.push("(event_at, event_id) > (SELECT event_at, event_id FROM webhook_deliveries WHERE endpoint_id = ? AND event_id = ?)");
-      params.push(endpointId, query.cursor);
-    }
-    params.push(query.limit + 1);
-    const rows = this.q<DeliveryRow>(
-      `SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE ${conditions.join(" AND ")} ORDER BY event_at, event_id LIMIT ?`,
-    ).all(...params);
+    const params: Binding[] = query.cursor === undefined ? [endpointId, query.limit + 1] : [endpointId, endpointId, query.cursor, query.limit + 1];
+    const rows = this.q<DeliveryRow>(listingSql(query.status, query.cursor !== undefined)).all(...params);
     const page = rows.slice(0, query.limit).map(deliveryOf);
     return { deliveries: page, nextCursor: rows.length > query.limit ? (page[page.length - 1]?.id ?? null) : null };
   }
@@ -112,18 +131,12 @@ export class SqliteWebhooks implements WebhookStore {
   async claimDeliveries(endpointId: string, claimedBy: string, now: number, claimedUntil: number, limit: number): Promise<ClaimedDelivery[]> {
     // A read first, outside any write transaction: an idle endpoint then never takes the write lock
     // that the write-behind of every worker needs.
-    const due = this.q("SELECT 1 FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at <= ? LIMIT 1").get(endpointId, now);
+    const due = this.q(WEBHOOK_SQL.dueProbe).get(endpointId, now);
     if (due === null) return [];
     type Claimed = { event_id: string; sequence: number; payload: string; attempts: number; window_started_at: number; event_at: number };
-    const rows = this.db.transaction(() =>
-      // The lease's end becomes the due time: a sender that dies leaves the delivery due again then.
-      this.q<Claimed>(
-        `UPDATE webhook_deliveries SET claimed_by = ?, claimed_until = ?, next_attempt_at = ?
-         WHERE rowid IN (SELECT rowid FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at <= ?
-                         ORDER BY next_attempt_at, sequence LIMIT ?)
-         RETURNING event_id, sequence, payload, attempts, window_started_at, event_at`,
-      ).all(claimedBy, claimedUntil, claimedUntil, endpointId, now, limit),
-    ).immediate();
+    const rows = this.db
+      .transaction(() => this.q<Claimed>(WEBHOOK_SQL.claim).all(claimedBy, claimedUntil, claimedUntil, endpointId, now, limit))
+      .immediate();
     return rows
       .map((row) => ({
         endpointId,
@@ -165,32 +178,16 @@ export class SqliteWebhooks implements WebhookStore {
   }
 
   async oldestPendingEventAt(): Promise<number | null> {
-    // One index probe per live endpoint (webhook_deliveries_status_idx), however long the backlogs.
-    const row = this.q<{ at: number | null }>(
-      `SELECT min((SELECT min(event_at) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.status = 'pending')) AS at
-       FROM webhook_endpoints e WHERE e.deleted_at IS NULL`,
-    ).get();
+    const row = this.q<{ at: number | null }>(WEBHOOK_SQL.oldestPending).get();
     return row?.at ?? null;
   }
 
   async pruneDelivered(before: number, limit: number): Promise<number> {
     return this.db.transaction(() => {
-      // Delivered rows past retention, and every row of a deleted endpoint (nothing sends or lists them).
-      const deleted = this.q(
-        `DELETE FROM webhook_deliveries WHERE rowid IN (
-           SELECT d.rowid FROM webhook_endpoints e JOIN webhook_deliveries d ON d.endpoint_id = e.id
-           WHERE e.deleted_at IS NOT NULL LIMIT ?)`,
-      ).run(limit).changes;
+      // Every row of a deleted endpoint (nothing sends or lists them), then delivered rows past retention.
+      const deleted = this.q(WEBHOOK_SQL.pruneDeleted).run(limit).changes;
       if (deleted >= limit) return deleted;
-      return (
-        deleted +
-        this.q(
-          `DELETE FROM webhook_deliveries WHERE rowid IN (
-             SELECT d.rowid FROM webhook_endpoints e JOIN webhook_deliveries d
-               ON d.endpoint_id = e.id AND d.status = 'delivered' AND d.event_at < ?
-             LIMIT ?)`,
-        ).run(before, limit - deleted).changes
-      );
+      return deleted + this.q(WEBHOOK_SQL.pruneDelivered).run(before, limit - deleted).changes;
     }).immediate();
   }
 }
