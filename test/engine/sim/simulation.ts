@@ -8,6 +8,7 @@ import { mkdirSync } from "node:fs";
 import { Clients } from "./clients.ts";
 import { checkBuyerList, checkExpired, checkJournalBounded, checkOwner, checkStore, readBack } from "./checks.ts";
 import { Commands, type Sent, drawShape } from "./commands.ts";
+import { advanceTime, anyFault, changeFaults, healFaults, stepWallClock } from "./environment.ts";
 import { check, Model, SimFailure } from "./model.ts";
 import { Random } from "./random.ts";
 import { World } from "./world.ts";
@@ -106,14 +107,9 @@ export class Simulation {
       case "requests":
         return this.requests();
       case "advance":
-        return this.advance();
-      case "clock": {
-        // A step of the wall clock alone (NTP, an operator): the engine's time must not move.
-        const by = (this.rng.chance(0.5) ? -1 : 1) * this.rng.range(1_000, 6 * 3_600_000);
-        this.world.wallMs += by;
-        this.note(`wall ${by > 0 ? "+" : ""}${by}`);
-        return;
-      }
+        return this.note(advanceTime(this.world, this.rng));
+      case "clock":
+        return this.note(stepWallClock(this.world, this.rng));
       case "expire":
         this.world.owner.expireDue();
         await this.settle();
@@ -127,7 +123,7 @@ export class Simulation {
       case "compact":
         return this.compact();
       case "fault":
-        return this.fault();
+        return this.note(changeFaults(this.world, this.rng));
       case "crash":
         this.world.kill();
         return this.recover();
@@ -221,14 +217,6 @@ export class Simulation {
     }
   }
 
-  private async advance(): Promise<void> {
-    const rng = this.rng;
-    const by = rng.weighted({ short: 60, hold: 30, long: 8, day: 2 });
-    const ms = { short: () => rng.range(1, 1_500), hold: () => rng.range(1_000, 130_000), long: () => rng.range(600_000, 3 * 3_600_000), day: () => rng.range(23 * 3_600_000, 26 * 3_600_000) }[by]();
-    this.world.advance(ms);
-    this.note(`+${ms}ms`);
-  }
-
   /**
    * Kill the process (already done by the caller or a hook), close its files and start a new one
    * on them, sometimes with the store down (recovery must not need it once the journal has state).
@@ -317,38 +305,12 @@ export class Simulation {
 
   /** Flush, snapshot every sale: the journal must shrink to its recent window (bounded disk). */
   private async compact(): Promise<void> {
-    const faults = this.world.faults;
-    if (faults.storeDown || faults.applyFails !== "no" || faults.snapshotWritesFail) return this.note("skipped (faults)");
+    if (anyFault(this.world)) return this.note("skipped (faults)");
     await this.world.process.background.flush();
     this.world.owner.snapshotDue(true);
     await this.settle();
     checkJournalBounded(this.world, this.model);
     this.count("compactions");
-  }
-
-  private fault(): void {
-    const rng = this.rng;
-    const faults = this.world.faults;
-    const any = faults.storeDown || faults.applyFails !== "no" || faults.snapshotWritesFail;
-    if (any && rng.chance(0.75)) {
-      Object.assign(faults, { storeDown: false, applyFails: "no", snapshotWritesFail: false });
-      return this.note("healed");
-    }
-    switch (rng.weighted({ down: 2, before: 1, after: 1, snapshots: 1 })) {
-      case "down":
-        faults.storeDown = !faults.storeDown;
-        break;
-      case "before":
-        faults.applyFails = "before";
-        break;
-      case "after":
-        faults.applyFails = "after";
-        break;
-      case "snapshots":
-        faults.snapshotWritesFail = !faults.snapshotWritesFail;
-        break;
-    }
-    this.note(JSON.stringify(faults));
   }
 
   private async reads(): Promise<void> {
@@ -362,7 +324,7 @@ export class Simulation {
 
   /** The end: heal, drain the store, compare everything, stop cleanly. */
   private async finish(): Promise<void> {
-    Object.assign(this.world.faults, { storeDown: false, applyFails: "no", snapshotWritesFail: false });
+    healFaults(this.world);
     this.clients.beginStep();
     this.world.owner.expireDue();
     await this.settle();
