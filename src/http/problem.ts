@@ -31,6 +31,9 @@ const TITLES: Record<ProblemCode, string> = {
   codes_item_stock: "Stock of a codes item comes from its codes",
   limit_below_holdings: "Limit below current holdings",
   invalid_window: "Invalid sale window",
+  queue_not_open: "Queue not open",
+  no_waiting_room: "No waiting room",
+  admission_required: "Admission required",
   unauthorized: "Unauthorized",
   already_exists: "Already exists",
   validation_failed: "Validation failed",
@@ -56,6 +59,9 @@ export const REFUSAL_STATUS: Record<Refusal, number> = {
   codes_item_stock: 409,
   limit_below_holdings: 409,
   invalid_window: 422,
+  queue_not_open: 409,
+  no_waiting_room: 409,
+  admission_required: 403,
   rate_limited: 429,
 };
 

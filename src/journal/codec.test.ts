@@ -67,3 +67,29 @@ test("a JSON batch of the first format still decodes", () => {
   const old: SaleEvent[] = [{ type: "stock_adjusted", saleId: "s", at: T0, itemId: "a", delta: 5 }];
   expect(decodeBatch(Buffer.from(JSON.stringify(old)))).toEqual(old);
 });
+
+test("the waiting room's events decode to themselves, joins in their binary form", () => {
+  const out: SaleEvent[] = [];
+  const ledger = SaleLedger.create(
+    {
+      id: "drop-q",
+      name: "Queue",
+      startsAt: T0 + 1_000,
+      endsAt: T0 + 86_400_000,
+      holdSeconds: 600,
+      limitPerUser: 1,
+      items: [{ id: "a", name: "A", price: 100, currency: "USD", delivery: "none", stock: 10 }],
+      waitingRoom: { admitPerSecond: 5, admissionSeconds: 600, opensSecondsBefore: 900 },
+    },
+    T0,
+    out,
+  );
+  ledger.join("ålice", T0 + 1, 1, out);
+  ledger.join("bob", T0 + 2, 2, out);
+  ledger.queueTick(T0 + 5_000, 0xfeedbeef, out);
+  ledger.join("carol 名前", T0 + 5_001, 3, out);
+  expect(out.map((e) => e.type)).toEqual(["sale_created", "queue_joined", "queue_joined", "queue_drawn", "queue_admitted", "queue_joined"]);
+  expect(decodeBatch(new BatchWriter().encode(out).slice())).toEqual(out);
+  const soldOut: SaleEvent = { type: "queue_sold_out", saleId: "drop-q", at: T0 + 9 };
+  expect(decodeBatch(new BatchWriter().encode([soldOut]).slice())).toEqual([soldOut]);
+});

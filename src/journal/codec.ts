@@ -23,14 +23,18 @@ const enum Kind {
   HoldPlaced = 1,
   HoldReleased = 2,
   HoldExpired = 3,
+  /** A buyer joined a waiting room: half a million of them may arrive in seconds, so not as JSON. */
+  QueueJoined = 4,
 }
 
 const FLAG_EXPLICIT_ID = 1;
 const FLAG_IDEMPOTENCY_KEY = 2;
 const FLAG_TOKEN = 4;
+const FLAG_ADMITTED = 1;
 
 type HoldPlaced = Extract<SaleEvent, { type: "hold_placed" }>;
 type HoldEnded = Extract<SaleEvent, { type: "hold_released" | "hold_expired" }>;
+type QueueJoined = Extract<SaleEvent, { type: "queue_joined" }>;
 
 /**
  * Whether the event's id is the one its sale, number and row make (reservation-id.ts), which the
@@ -66,6 +70,8 @@ export class BatchWriter {
       case "hold_released":
       case "hold_expired":
         return this.holdEnded(event);
+      case "queue_joined":
+        return this.queueJoined(event);
       default:
         out.u8(Kind.Other);
         out.str(event.saleId);
@@ -94,6 +100,16 @@ export class BatchWriter {
     if (event.token !== 0) out.f64(event.token);
     if (explicit) out.str(event.reservationId);
     if (event.idempotencyKey !== null) out.str(event.idempotencyKey);
+  }
+
+  private queueJoined(event: QueueJoined): void {
+    const out = this.out;
+    out.u8(Kind.QueueJoined);
+    out.u8(event.admitted ? FLAG_ADMITTED : 0);
+    out.str(event.saleId);
+    out.f64(event.at);
+    out.str(event.userId);
+    out.u32(event.rank);
   }
 
   private holdEnded(event: HoldEnded): void {
@@ -159,6 +175,14 @@ class BatchReader {
       input.str(); // sale id, repeated inside the JSON
       input.f64();
       return JSON.parse(input.str(true)) as SaleEvent;
+    }
+    if (kind === Kind.QueueJoined) {
+      const flags = input.u8();
+      const saleId = input.str();
+      const at = input.f64();
+      const userId = input.str();
+      const rank = input.u32();
+      return { type: "queue_joined", saleId, at, userId, rank, admitted: (flags & FLAG_ADMITTED) !== 0 };
     }
     invariant(kind === Kind.HoldPlaced || kind === Kind.HoldReleased || kind === Kind.HoldExpired, () => `journal event of unknown kind ${kind}`);
     const flags = input.u8();

@@ -13,6 +13,10 @@ const FIELDS_BY_TYPE: Record<SaleEventType, readonly string[]> = {
   hold_released: ["reservationId", "itemId", "quantity"],
   hold_expired: ["reservationId", "itemId", "quantity"],
   payment_recorded: ["payment", "confirm"],
+  queue_joined: ["userId", "rank", "admitted"],
+  queue_drawn: ["seed"],
+  queue_admitted: ["count"],
+  queue_sold_out: [],
 };
 
 export function assertEventShape(event: SaleEvent): void {

@@ -14,10 +14,15 @@ import { invariant } from "./invariant.ts";
 import type { RecentEnded } from "./recent-ended.ts";
 import { type IdempotencyRecord, SaleState } from "./sale-state.ts";
 import type { Payment, SaleSpec } from "./types.ts";
+import { type RoomHeader, WaitingRoom } from "./waiting-room.ts";
 
 const MAGIC = 0x53_41_4c_45; // "SALE"
-/** 2: holds store their length (holdMs) instead of expiresAt; the expiry heap stores rows only. */
-const VERSION = 2;
+/**
+ * 2: holds store their length (holdMs) instead of expiresAt; the expiry heap stores rows only.
+ * 3: the waiting room (its header and `room.*` sections); a version 2 image loads as a sale without one.
+ */
+const VERSION = 3;
+const VERSIONS_READ: ReadonlySet<number> = new Set([2, 3]);
 
 type Section = Float64Array | Int32Array | Uint32Array | Uint16Array | Uint8Array;
 type SectionKind = "f64" | "i32" | "u32" | "u16" | "u8";
@@ -35,6 +40,9 @@ type Header = {
   legacyIdsLoaded: boolean;
   holds: { freeHead: number; live: number };
   buyers: { freeHead: number; count: number; arenaGarbage: number };
+  /** Version 3: the room's counters (null: no room) and how many rooms the sale has had. */
+  room?: RoomHeader | null;
+  roomEpoch?: number;
   sections: { name: string; kind: SectionKind; length: number }[];
 };
 
@@ -77,6 +85,21 @@ export function saveSale(state: SaleState): Uint8Array {
     ["buyers.liveHead", buyers.liveHead],
     ["buyers.arena", buyers.arena],
   ];
+  const room = state.room?.save() ?? null;
+  if (room !== null) {
+    sections.push(
+      ["room.names.hashOf", room.names.hashOf],
+      ["room.names.nameStart", room.names.nameStart],
+      ["room.names.nameLength", room.names.nameLength],
+      ["room.names.arena", room.names.arena],
+      ["room.status", room.status],
+      ["room.rank", room.rank],
+      ["room.joinedAt", room.joinedAt],
+      ["room.admissionExpiresAt", room.admissionExpiresAt],
+      ["room.order", room.order],
+      ["room.drawing", room.drawing],
+    );
+  }
   const header: Header = {
     spec: {
       id: state.id,
@@ -85,6 +108,8 @@ export function saveSale(state: SaleState): Uint8Array {
       endsAt: state.endsAt,
       holdSeconds: state.holdSeconds,
       limitPerUser: state.limitPerUser,
+      // The room is restored from its own header below, not made anew from the spec.
+      waitingRoom: null,
       items: state.itemList.map(({ id, name, price, currency, delivery, stock }) => ({ id, name, price, currency, delivery, stock })),
     },
     createdAt: state.createdAt,
@@ -105,6 +130,8 @@ export function saveSale(state: SaleState): Uint8Array {
     legacyIdsLoaded: state.legacyIdsLoaded,
     holds: { freeHead: holds.freeHead, live: holds.live },
     buyers: { freeHead: buyers.freeHead, count: buyers.count, arenaGarbage: buyers.arenaGarbage },
+    room: room?.header ?? null,
+    roomEpoch: state.roomEpoch,
     sections: sections.map(([name, section]) => ({ name, kind: kindOf(section), length: section.length })),
   };
   const headerBytes = Buffer.from(JSON.stringify(header), "utf8");
@@ -129,7 +156,7 @@ export function loadSale(bytes: Uint8Array, recent?: RecentEnded): SaleState {
   const data = bytes.byteOffset % 8 === 0 ? bytes : bytes.slice();
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   invariant(data.byteLength >= 12 && view.getUint32(0, true) === MAGIC, "a sale snapshot has no magic number");
-  invariant(view.getUint32(4, true) === VERSION, "a sale snapshot of an unknown version");
+  invariant(VERSIONS_READ.has(view.getUint32(4, true)), "a sale snapshot of an unknown version");
   const headerLength = view.getUint32(8, true);
   const header = JSON.parse(Buffer.from(data.buffer, data.byteOffset + 12, headerLength).toString("utf8")) as Header;
   const sections = new Map<string, Section>();
@@ -191,6 +218,24 @@ export function loadSale(bytes: Uint8Array, recent?: RecentEnded): SaleState {
     state.legacyIdByRow.set(row, id);
   }
   state.legacyIdsLoaded = header.legacyIdsLoaded;
+  state.roomEpoch = header.roomEpoch ?? 0;
+  if (header.room !== undefined && header.room !== null) {
+    state.room = WaitingRoom.load({
+      header: header.room,
+      names: {
+        hashOf: section("room.names.hashOf"),
+        nameStart: section("room.names.nameStart"),
+        nameLength: section("room.names.nameLength"),
+        arena: section("room.names.arena"),
+      },
+      status: section("room.status"),
+      rank: section("room.rank"),
+      joinedAt: section("room.joinedAt"),
+      admissionExpiresAt: section("room.admissionExpiresAt"),
+      order: section("room.order"),
+      drawing: section("room.drawing"),
+    });
+  }
   state.assertAll();
   return state;
 }

@@ -4,6 +4,7 @@
 // timeout. Expected refusals are values; only a broken invariant throws.
 
 import { invariant } from "./invariant.ts";
+import { type JoinOutcome, type TickOutcome, joinQueue, queueTick } from "./queue-ledger.ts";
 import type { RecentEnded } from "./recent-ended.ts";
 import { formatWithPrefix, parseReservationId } from "./reservation-id.ts";
 import { IDEMPOTENCY_KEEP_MS, type IdempotencyRecord, SaleState } from "./sale-state.ts";
@@ -115,6 +116,16 @@ export class SaleLedger {
   private emit(event: SaleEvent, out: SaleEvent[]): void {
     this.state.apply(event);
     out.push(event);
+  }
+
+  /** A buyer joins the sale's waiting room (queue-ledger.ts); `seed` draws the lottery if it is due. */
+  join(userId: string, now: number, seed: number, out: SaleEvent[]): JoinOutcome {
+    return joinQueue(this.state, userId, now, seed, (event) => this.emit(event, out));
+  }
+
+  /** The waiting room's work due at `now`: the draw, admissions at its pace, a sell-out. */
+  queueTick(now: number, seed: number, out: SaleEvent[]): TickOutcome {
+    return queueTick(this.state, now, seed, (event) => this.emit(event, out));
   }
 
   private hold(command: HoldCommand, now: number, out: SaleEvent[]): Outcome {

@@ -14,6 +14,7 @@ import { ItemState } from "./item-state.ts";
 import { RecentEnded } from "./recent-ended.ts";
 import { formatWithPrefix, parseReservationId, reservationIdPrefix } from "./reservation-id.ts";
 import type { Confirmation, Payment, Reservation, ReservationStatus, SaleEvent, SalePatch, SaleSpec } from "./types.ts";
+import { type RoomSale, WaitingRoom } from "./waiting-room.ts";
 
 /** How long an idempotency key is remembered (API.md: kept 24 h). */
 export const IDEMPOTENCY_KEEP_MS = 24 * 60 * 60 * 1000;
@@ -42,7 +43,7 @@ export type IdempotencyRecord = {
 
 export type HoldPlaced = Extract<SaleEvent, { type: "hold_placed" }>;
 
-export class SaleState {
+export class SaleState implements RoomSale {
   readonly id: string;
   name: string;
   startsAt: number;
@@ -86,6 +87,10 @@ export class SaleState {
   legacyIdsLoaded = false;
   /** Count of applied events, for tests, metrics and document versions. */
   version = 0;
+  /** The sale's waiting room, or null when it has none (waiting-room.ts). */
+  room: WaitingRoom | null = null;
+  /** Rooms this sale has had: each new one gets the next number, so copies can tell them apart. */
+  roomEpoch = 0;
 
   constructor(
     spec: SaleSpec,
@@ -107,6 +112,25 @@ export class SaleState {
       this.items.set(item.id, state);
       this.itemList.push(state);
     }
+    if (spec.waitingRoom !== undefined && spec.waitingRoom !== null) this.openRoom(spec.waitingRoom, createdAt);
+  }
+
+  /** Whether any item has a unit to sell (the waiting room admits only then). */
+  anyAvailable(): boolean {
+    for (const item of this.itemList) if (item.available > 0) return true;
+    return false;
+  }
+
+  /** Nothing available and nothing held: nothing a waiting buyer could ever get, short of new stock. */
+  soldOut(): boolean {
+    for (const item of this.itemList) if (item.available > 0 || item.held > 0) return false;
+    return true;
+  }
+
+  private openRoom(settings: NonNullable<SaleSpec["waitingRoom"]>, at: number): void {
+    this.roomEpoch += 1;
+    // A room that opens once the sale has started has no one to draw: it is first come, first served.
+    this.room = new WaitingRoom(settings, this.roomEpoch, at, at >= this.startsAt);
   }
 
   static idempotencyKey(userId: string, key: string): string {
@@ -202,12 +226,14 @@ export class SaleState {
 
   apply(event: SaleEvent): void {
     invariant(event.saleId === this.id, () => `event for sale ${event.saleId} applied to sale ${this.id}`);
+    // The room's pace runs on the sale as it was up to this event (waiting-room.ts).
+    if (this.room !== null) this.room.accrue(this, event.at);
     switch (event.type) {
       case "sale_created":
         invariant(this.version === 0, `sale ${this.id} created twice`);
         break;
       case "sale_patched":
-        this.applyPatch(event.patch);
+        this.applyPatch(event.patch, event.at);
         break;
       case "stock_adjusted": {
         const item = this.item(event.itemId);
@@ -234,17 +260,38 @@ export class SaleState {
       case "payment_recorded":
         this.applyPayment(event.payment, event.confirm, event.at);
         break;
+      case "queue_joined":
+        this.roomOf(event.type).applyJoined(event.userId, event.at, event.rank, event.admitted);
+        break;
+      case "queue_drawn":
+        invariant(event.at >= this.startsAt, "the queue was drawn before the sale started");
+        this.roomOf(event.type).applyDrawn(event.seed);
+        break;
+      case "queue_admitted":
+        this.roomOf(event.type).applyAdmitted(event.at, event.count);
+        break;
+      case "queue_sold_out":
+        this.roomOf(event.type).applySoldOut();
+        break;
     }
     this.version += 1;
   }
 
-  private applyPatch(patch: SalePatch): void {
+  private roomOf(type: string): WaitingRoom {
+    invariant(this.room !== null, () => `sale ${this.id}: ${type} without a waiting room`);
+    return this.room;
+  }
+
+  private applyPatch(patch: SalePatch, at: number): void {
     if (patch.name !== undefined) this.name = patch.name;
     if (patch.startsAt !== undefined) this.startsAt = patch.startsAt;
     if (patch.endsAt !== undefined) this.endsAt = patch.endsAt;
     if (patch.paused !== undefined) this.paused = patch.paused;
     if (patch.holdSeconds !== undefined) this.holdSeconds = patch.holdSeconds;
     if (patch.limitPerUser !== undefined) this.limitPerUser = patch.limitPerUser;
+    if (patch.waitingRoom === null) this.room = null;
+    else if (patch.waitingRoom !== undefined && this.room === null) this.openRoom(patch.waitingRoom, at);
+    else if (patch.waitingRoom !== undefined && this.room !== null) this.room.changeSettings(patch.waitingRoom);
     invariant(this.startsAt < this.endsAt, `sale ${this.id}: startsAt must come before endsAt`);
     invariant(this.maxUnitsOfAnyUser() <= this.limitPerUser, `sale ${this.id}: limit lowered below holdings`);
   }
@@ -468,5 +515,6 @@ export class SaleState {
     let heldTotal = 0;
     for (const count of held) heldTotal += count;
     invariant(units === heldTotal + confirmed, `per-buyer totals disagree with held plus confirmed units`);
+    this.room?.assertAll();
   }
 }

@@ -6,6 +6,12 @@ export type Delivery = "none" | "codes";
 export type ReservationStatus = "held" | "confirmed" | "released" | "expired";
 export type PaymentOutcome = "confirmed" | "already_confirmed" | "confirmed_late" | "refund_required" | "ignored";
 
+/**
+ * A sale's waiting room (API.md, "Waiting room"): how fast buyers are admitted, how long an
+ * admission lasts, and how long before startsAt the queue opens for joins.
+ */
+export type WaitingRoomSettings = { admitPerSecond: number; admissionSeconds: number; opensSecondsBefore: number };
+
 export type ItemSpec = {
   id: string;
   name: string;
@@ -24,6 +30,8 @@ export type SaleSpec = {
   holdSeconds: number;
   limitPerUser: number;
   items: ItemSpec[];
+  /** Absent in events written before waiting rooms existed; null or absent: no waiting room. */
+  waitingRoom?: WaitingRoomSettings | null;
 };
 
 export type SalePatch = {
@@ -33,6 +41,8 @@ export type SalePatch = {
   paused?: boolean;
   limitPerUser?: number;
   holdSeconds?: number;
+  /** Settings turn the waiting room on (or change it); null turns it off and forgets its queue. */
+  waitingRoom?: WaitingRoomSettings | null;
 };
 
 export type Reservation = {
@@ -138,7 +148,16 @@ export type SaleEvent =
       payment: Payment;
       /** Set when the payment confirmed the reservation: the codes delivered with it, in order. */
       confirm: Confirmation | null;
-    };
+    }
+  // The waiting room (waiting-room.ts). A join names the rank it got (0: it joined before the
+  // draw and waits for it) and whether it was admitted at once; apply() checks both.
+  | { type: "queue_joined"; saleId: string; at: number; userId: string; rank: number; admitted: boolean }
+  /** The lottery of everyone who joined before startsAt; `seed` came from outside the ledger. */
+  | { type: "queue_drawn"; saleId: string; at: number; seed: number }
+  /** The next `count` ranks are admitted, at the pace the room's credit allows. */
+  | { type: "queue_admitted"; saleId: string; at: number; count: number }
+  /** Nothing is left to sell (or the sale ended): everyone waiting is told sold_out. */
+  | { type: "queue_sold_out"; saleId: string; at: number };
 
 /**
  * What a payment that confirms a reservation changes: the unit counts and the codes delivered. A
@@ -171,6 +190,11 @@ export type Refusal =
   | "codes_item_stock"
   | "limit_below_holdings"
   | "invalid_window"
+  // The waiting room's: a join before the queue opens, a queue call on a sale without a room, a
+  // hold without a valid admission (the owner's check behind the HTTP layer's; see sale-owner.ts).
+  | "queue_not_open"
+  | "no_waiting_room"
+  | "admission_required"
   // Not the ledger's: the sale's owner refuses a hold past the buyer's rate limit before the ledger runs.
   | "rate_limited";
 

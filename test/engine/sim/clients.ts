@@ -64,6 +64,12 @@ function eventKey(event: SaleEvent): string {
       return `${event.type} ${event.saleId}/${event.itemId}/${event.delta}`;
     case "codes_added":
       return `${event.type} ${event.saleId}/${event.itemId}`;
+    case "queue_joined":
+      return `${event.type} ${event.saleId}/${event.userId}/${event.at}`;
+    case "queue_drawn":
+    case "queue_admitted":
+    case "queue_sold_out":
+      return `${event.type} ${event.saleId}/${event.at}`;
   }
 }
 
