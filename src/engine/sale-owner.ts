@@ -74,6 +74,8 @@ export const SNAPSHOT_AFTER_EVENTS = 200_000;
 /** ...or once this long has passed with any change. */
 export const SNAPSHOT_AFTER_MS = 30_000;
 const SNAPSHOT_CHECK_MS = 250;
+/** How often the engine's time is recorded in the journal: a restart never starts earlier than it. */
+const CLOCK_MARK_MS = 1_000;
 /** How often a sale's status is compared with the clock, for the changes time alone brings. */
 const LIFECYCLE_CHECK_MS = 1_000;
 
@@ -99,7 +101,7 @@ export class SaleOwner implements SaleGateway {
   decisions = 0;
 
   constructor(private readonly options: SaleOwnerOptions) {
-    this.clock = options.clock ?? engineClock(options.journal.lastCommittedAt);
+    this.clock = options.clock ?? engineClock(options.journal.clockFloor);
     this.background = options.background;
     this.lifecycle = options.lifecycle === undefined ? null : new SaleLifecycle(options.lifecycle);
     this.recent = new RecentEnded(options.recentEndedMax);
@@ -433,8 +435,22 @@ export class SaleOwner implements SaleGateway {
   /** The expiry tick: every hold past its `expiresAt` returns its stock (invariant 6). */
   expireDue(): void {
     if (this.state !== "serving") return;
-    const expired = this.decide(() => this.sales.expireDue(this.clock()));
+    const now = this.clock();
+    const expired = this.decide(() => this.sales.expireDue(now));
     if (expired > 0) this.options.metrics?.expired(expired);
+    if (now - this.clockMarked >= CLOCK_MARK_MS) this.markClock(now);
+  }
+
+  /** When engine time was last recorded in the journal (clockFloor, the next start's anchor). */
+  private clockMarked = 0;
+
+  private markClock(now: number): void {
+    try {
+      this.options.journal.markClock(now);
+      this.clockMarked = now;
+    } catch (error) {
+      this.failStop(error, "journal clock mark failed");
+    }
   }
 
   /** The bound last handed to the background thread: a message only when it moves. */

@@ -110,6 +110,20 @@ export class Journal {
     return this.lastAt;
   }
 
+  /**
+   * The latest engine time this journal has seen: the last commit, or the mark the owner leaves
+   * about once a second (markClock), whichever is later. A restart anchors its clock here, so time
+   * never runs backwards across a restart, even after a quiet hour or a journal truncated empty.
+   */
+  get clockFloor(): number {
+    return Math.max(this.lastAt, this.meta("clock"));
+  }
+
+  /** Record that engine time has reached `ms` (a mark only ever moves forward). */
+  markClock(ms: number): void {
+    this.db.query("INSERT INTO meta (key, value) VALUES ('clock', ?1) ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)").run(ms);
+  }
+
   /** Whether the journal holds anything: a worker with an empty journal loads its sales from the store. */
   get empty(): boolean {
     return this.seq === 0 && this.db.query<{ n: number }, []>("SELECT count(*) AS n FROM batches").get()?.n === 0;

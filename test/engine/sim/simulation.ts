@@ -111,7 +111,7 @@ export class Simulation {
       case "clock":
         return this.note(stepWallClock(this.world, this.rng));
       case "expire":
-        this.world.owner.expireDue();
+        this.world.expireTick();
         await this.settle();
         checkExpired(this.world, this.model);
         this.clients.endSettledStep();
@@ -195,7 +195,7 @@ export class Simulation {
     }
     if (!process.dead && rng.chance(0.08)) {
       this.note("| expiry tick mid-batch");
-      this.world.owner.expireDue();
+      this.world.expireTick();
     }
     if (fate === "before-commit") this.world.kill();
     await this.settle();
@@ -326,7 +326,7 @@ export class Simulation {
   private async finish(): Promise<void> {
     healFaults(this.world);
     this.clients.beginStep();
-    this.world.owner.expireDue();
+    this.world.expireTick();
     await this.settle();
     await this.world.process.background.flush();
     await checkStore(this.world, this.model, true);

@@ -16,6 +16,9 @@ import { SqliteStore } from "../../../src/store/sqlite/sqlite-store.ts";
 import type { Store } from "../../../src/store/store.ts";
 import { check } from "./model.ts";
 
+/** How often a running owner marks its time in the journal (sale-owner.ts). */
+const CLOCK_MARK_MS = 1_000;
+
 export const JOURNAL_ID = "journal-0";
 
 /** Faults of the machine, not of one process: they outlast a crash. */
@@ -178,7 +181,10 @@ export class World {
     const snapshots = new SimSnapshotFile(snapshotsPathOf(journal.path), "process");
     const store = flakyStore(new SqliteStore(this.path("store.db")), this.faults);
     const background = new SimBackground({ journal, snapshots, store, journalId: JOURNAL_ID, flushing: "manual" });
-    const anchorWallMs = Math.max(this.wallMs, journal.lastCommittedAt);
+    const anchorWallMs = Math.max(this.wallMs, journal.clockFloor);
+    // The owner marks its time in the journal at expiry ticks (at most a second apart): a restart
+    // may start at most that much before the last tick, whatever the wall clock did meanwhile.
+    check(anchorWallMs >= this.lastTickNow - CLOCK_MARK_MS, () => `restarted at ${anchorWallMs}, more than ${CLOCK_MARK_MS} ms before the last expiry tick at ${this.lastTickNow}`);
     const process: Process = {
       ...{ generation: this.generation, journal, snapshots, store, background, owner: null as unknown as SaleOwner },
       ...{ monotonicMs: monotonicStart, anchorWallMs, anchorMonotonicMs: monotonicStart, dead: false },
@@ -192,7 +198,7 @@ export class World {
       store,
       background,
       journalId: JOURNAL_ID,
-      clock: engineClock(journal.lastCommittedAt, () => this.wallMs, () => process.monotonicMs),
+      clock: engineClock(journal.clockFloor, () => this.wallMs, () => process.monotonicMs),
       manualTicks: true,
       recentEndedMax: this.options.recentEndedMax,
       journalBacklogMax: this.options.journalBacklogMax,
@@ -205,6 +211,15 @@ export class World {
     });
     this.current = process;
     await process.owner.start();
+  }
+
+  /** The engine time of the last expiry tick, on any process. */
+  private lastTickNow = 0;
+
+  /** The owner's expiry tick (a timer in a real worker): it also marks the engine's time in the journal. */
+  expireTick(): void {
+    this.lastTickNow = this.owner.now();
+    this.owner.expireDue();
   }
 
   /** What the engine's clock must read now: wall time at start (never before the journal's last commit), plus monotonic time since. */
