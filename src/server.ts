@@ -6,8 +6,9 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createAdminCheck } from "./auth/admin-token.ts";
+import { AdmissionTokens } from "./auth/admission-token.ts";
 import { createBuyerVerifier } from "./auth/buyer-token.ts";
-import { loadSecrets, type Secrets, secretProblems } from "./auth/secrets.ts";
+import { loadAdmissionSecret, loadSecrets, type Secrets, secretProblems } from "./auth/secrets.ts";
 import { ClusterGateway } from "./cluster/cluster-gateway.ts";
 import { ownerOf } from "./cluster/ownership.ts";
 import { workerSocketPath } from "./cluster/supervisor.ts";
@@ -79,6 +80,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // After printing: a generated secret must not go unseen because another one was refused.
   const problems = secretProblems(secrets);
   if (problems.length > 0) throw new ConfigError(`refusing to serve with weak secrets: ${problems.join("; ")}`);
+  // The waiting rooms' signing key: every worker reads the same one from the data dir.
+  let admissionTokens: AdmissionTokens;
+  try {
+    admissionTokens = new AdmissionTokens(loadAdmissionSecret(config.dataDir, env));
+  } catch (error) {
+    throw new ConfigError(error instanceof Error ? error.message : String(error));
+  }
 
   const cluster = options.cluster;
   const webhookOptions = senderOptionsFromEnv(env);
@@ -201,6 +209,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       ...(config.jwtAudience === undefined ? {} : { audience: config.jwtAudience }),
     }),
     admin: createAdminCheck(secrets.adminToken),
+    admissionTokens,
     webhookSecret: secrets.webhookSecret,
     buyerLimits,
     addressLimits,

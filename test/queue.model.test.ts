@@ -68,7 +68,10 @@ class Model {
     return this.now >= this.startsAt && this.now < this.endsAt && !this.paused;
   }
   openRoom(settings: WaitingRoomSettings): void {
-    this.room = { settings, drawn: this.now >= this.startsAt, places: new Map(), drawing: [], ranks: [], served: 0, admitted: 0, credit: 0, paceAt: this.now };
+    // The bucket starts full on a sale already selling, empty on one that waits for startsAt.
+    const drawn = this.now >= this.startsAt;
+    const credit = drawn ? settings.admitPerSecond * 1000 : 0;
+    this.room = { settings, drawn, places: new Map(), drawing: [], ranks: [], served: 0, admitted: 0, credit, paceAt: this.now };
   }
   /** The token bucket, in plain terms: a rate of credit while the sale could admit, capped at a second's worth. */
   accrue(): void {
@@ -179,7 +182,7 @@ class Join implements fc.Command<Model, Real> {
       else if (m.now >= m.startsAt && m.available === 0 && m.held === 0) want = "sold_out";
       else {
         expected.push("queue_joined");
-        const admitted = room.drawn && m.waitingRanked(room) === 0 && m.open() && Math.floor(room.credit / 1000) >= 1;
+        const admitted = room.drawn && m.waitingRanked(room) === 0 && m.open() && m.available > 0 && Math.floor(room.credit / 1000) >= 1;
         if (!room.drawn) {
           room.places.set(this.user, { status: "drawing", rank: 0, expiresAt: 0 });
           room.drawing.push(this.user);
@@ -222,7 +225,7 @@ class Tick implements fc.Command<Model, Real> {
         for (const place of room.places.values()) if (place.status === "waiting" || place.status === "drawing") place.status = "sold_out";
         room.drawing = [];
         room.served = room.ranks.length;
-      } else if (m.open() && m.waitingRanked(room) > 0) {
+      } else if (m.open() && m.available > 0 && m.waitingRanked(room) > 0) {
         const count = Math.min(Math.floor(room.credit / 1000), m.waitingRanked(room));
         if (count > 0) {
           expected.push("queue_admitted");

@@ -19,7 +19,7 @@ import {
   unlinkSync,
   writeSync,
 } from "node:fs";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { publicKeyAlgorithms } from "./buyer-token.ts";
 
 export type Secrets = {
@@ -84,8 +84,8 @@ function readStored(path: string): StoredSecrets | null {
 }
 
 /** Writes to a private temp file, flushes it, then links (first write) or renames it into place. */
-function writeStored(dataDir: string, path: string, stored: StoredSecrets, exclusive: boolean): boolean {
-  const tempPath = join(dataDir, `.${secrets_file_name}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
+function writeStored(dataDir: string, path: string, stored: Record<string, string>, exclusive: boolean): boolean {
+  const tempPath = join(dataDir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString("hex")}.tmp`);
   const fd = openSync(tempPath, "wx", 0o600);
   try {
     writeSync(fd, `${JSON.stringify(stored, null, 2)}\n`);
@@ -219,4 +219,46 @@ export function existingSecrets(
   if (jwtSecret !== undefined) secrets.jwtSecret = jwtSecret;
   if (jwtPublicKey !== undefined) secrets.jwtPublicKey = normalizePem(jwtPublicKey);
   return { secrets, path, fileFound: stored !== null };
+}
+
+const admission_file_name = "admission-secret.json";
+const admission_env_name = "STAMPEDE_ADMISSION_SECRET";
+
+/**
+ * The key that signs waiting-room admissions (admission-token.ts): STAMPEDE_ADMISSION_SECRET, or one
+ * generated on first start and kept in `<dataDir>/admission-secret.json` (mode 0600), written as
+ * secrets.json is, so that every worker and every restart signs and checks with the same key. It is
+ * the server's alone (no operator or client ever needs it), so it is neither shown nor logged, and it
+ * has its own file rather than joining the operator's secrets.json.
+ */
+export function loadAdmissionSecret(dataDir: string, env: Record<string, string | undefined>): string {
+  const fromEnv = envValue(env, admission_env_name);
+  if (fromEnv !== undefined) {
+    if (fromEnv.length < secret_length_min) throw new Error(`${admission_env_name} is shorter than ${secret_length_min} characters`);
+    return fromEnv;
+  }
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const path = join(dataDir, admission_file_name);
+  for (let attempt = 1; ; attempt++) {
+    let text: string | null = null;
+    try {
+      text = readFileSync(path, "utf8");
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    }
+    if (text !== null) {
+      if ((statSync(path).mode & 0o077) !== 0) chmodSync(path, 0o600);
+      let value: unknown;
+      try {
+        value = (JSON.parse(text) as Record<string, unknown>)[admission_env_name];
+      } catch {
+        throw new Error(`${path} is not valid JSON; fix or remove it`);
+      }
+      if (typeof value !== "string" || value.length < secret_length_min) throw new Error(`${path}: ${admission_env_name} must be a string of at least ${secret_length_min} characters`);
+      return value;
+    }
+    const value = generateSecret();
+    if (writeStored(dataDir, path, { [admission_env_name]: value }, true)) return value;
+    if (attempt >= create_attempts_max) throw new Error(`could not create ${path}`);
+  }
 }

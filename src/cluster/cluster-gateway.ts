@@ -5,7 +5,8 @@
 // restarted is answered once (peers.ts, engine/forward-tokens.ts).
 
 import { TokenSource } from "../engine/forward-tokens.ts";
-import type { HoldReply, PublicDocument, Readiness, SaleGateway } from "../engine/gateway.ts";
+import type { HoldReply, PublicDocument, QueueAnswer, QueueReply, Readiness, RoomNumbers, SaleGateway } from "../engine/gateway.ts";
+import { roomNumbers } from "../engine/owner-queue.ts";
 import type { SaleOwner } from "../engine/sale-owner.ts";
 import type { HoldCommand, Outcome, PaymentOutcome, SaleCommand, SaleSpec } from "../ledger/types.ts";
 import type { AdminSaleView } from "../ledger/views.ts";
@@ -13,6 +14,7 @@ import type { RegistrySnapshot } from "../metrics/exposition.ts";
 import type { ReservationQuery } from "../store/store.ts";
 import { ownerOf } from "./ownership.ts";
 import { PeerClient, type PeerHandler, PeerServer } from "./peers.ts";
+import { QueuePlaces } from "./queue-places.ts";
 import { type Snapshot, SnapshotCache } from "./snapshots.ts";
 
 export type ClusterOptions = {
@@ -72,6 +74,14 @@ export class ClusterGateway implements SaleGateway {
   private readonly clock: () => number;
   /** Set once every worker has served: from then on a peer's trouble is reported, not fatal. */
   private allServedOnce = false;
+  /** Where buyers stand in the rooms of sales other workers own (polls answered here). */
+  private readonly places = new QueuePlaces();
+  /**
+   * The room numbers this worker last published for each sale it owns. Its own buyers' answers use
+   * them too, not the live ones, so that a buyer whose polls land on different workers never sees
+   * their position grow: every worker then answers from the same serving counter.
+   */
+  private readonly published = new Map<string, RoomNumbers>();
 
   constructor(private readonly options: ClusterOptions) {
     const { index, workers, socketPath, local } = options;
@@ -116,7 +126,11 @@ export class ClusterGateway implements SaleGateway {
         const a = args as PeerArgs;
         switch (op) {
           case "create":
-            return local.createSale(a.spec);
+            return this.createOwned(a.spec);
+          case "joinQueue":
+            return new Promise<QueueAnswer>((resolve) => local.joinQueue(a.saleId, a.userId, resolve));
+          case "queuePlace":
+            return new Promise<QueueAnswer>((resolve) => local.queuePlace(a.saleId, a.userId, resolve));
           case "execute":
             return this.executeOwned(a.saleId, a.command);
           case "adminSale":
@@ -150,6 +164,10 @@ export class ClusterGateway implements SaleGateway {
 
   private event(op: string, args: unknown): void {
     if (op === "snapshot") this.snapshots.put(args as Snapshot);
+    else if (op === "room") {
+      const { saleId, room } = args as { saleId: string; room: RoomNumbers | null };
+      this.snapshots.putRoom(saleId, room);
+    }
     else this.options.onEvent?.(op, args);
   }
 
@@ -164,7 +182,64 @@ export class ClusterGateway implements SaleGateway {
   }
 
   createSale(spec: SaleSpec) {
-    return this.route(spec.id, () => this.options.local.createSale(spec), "create", { spec });
+    return this.route(spec.id, () => this.createOwned(spec), "create", { spec });
+  }
+
+  /**
+   * A sale this worker owns is created, and answered once every worker holds its copy: a sale with a
+   * waiting room must not take a hold without a token on a worker that has not heard of its room.
+   */
+  private async createOwned(spec: SaleSpec) {
+    const created = await this.options.local.createSale(spec);
+    if (created.ok) await this.inForceEverywhere(spec.id);
+    return created;
+  }
+
+  joinQueue(saleId: string, userId: string, reply: QueueReply): void {
+    const peer = this.owner(saleId);
+    if (peer === null) return this.options.local.joinQueue(saleId, userId, (answer) => reply(this.asPublished(saleId, answer)));
+    // A join sent again after its owner restarted is answered with the place the first one made.
+    this.askOwner(peer.call("joinQueue", { saleId, userId }, true), saleId, userId, reply);
+  }
+
+  queuePlace(saleId: string, userId: string, reply: QueueReply): void {
+    const peer = this.owner(saleId);
+    if (peer === null) return this.options.local.queuePlace(saleId, userId, (answer) => reply(this.asPublished(saleId, answer)));
+    const room = this.snapshots.room(saleId);
+    const known = room === undefined ? null : this.places.answer(saleId, userId, room, this.clock());
+    if (known !== null) return reply(known);
+    this.askOwner(peer.call("queuePlace", { saleId, userId }, true), saleId, userId, reply);
+  }
+
+  private askOwner(call: Promise<unknown>, saleId: string, userId: string, reply: QueueReply): void {
+    call.then(
+      (value) => {
+        const answer = this.asPublished(saleId, value as QueueAnswer);
+        this.places.remember(saleId, userId, answer);
+        reply(answer);
+      },
+      (error: unknown) => {
+        const retryAfterSeconds = (error as { retryAfterSeconds?: number }).retryAfterSeconds ?? 1;
+        reply({ ok: false, refusal: "unavailable", detail: error instanceof Error ? error.message : String(error), retryAfterSeconds });
+      },
+    );
+  }
+
+  /**
+   * The owner's answer told with the serving counter every worker has (the published one), never a
+   * newer one, so that a position counted here is never smaller than one another worker counts
+   * later. An admission is told as soon as the owner has it (its token is good at once).
+   */
+  private asPublished(saleId: string, answer: QueueAnswer): QueueAnswer {
+    if (!answer.ok) return answer;
+    const room = this.published.get(saleId) ?? this.snapshots.room(saleId);
+    if (room === undefined || room.epoch !== answer.room.epoch) return answer;
+    return { ...answer, room };
+  }
+
+  admissionRequired(saleId: string): boolean {
+    // A sale is this worker's or another's: it is in at most one of the two, and each is a size check when empty.
+    return this.options.local.admissionRequired(saleId) || this.snapshots.admissionRequired(saleId);
   }
 
   hold(saleId: string, command: HoldCommand, reply: HoldReply): void {
@@ -208,7 +283,7 @@ export class ClusterGateway implements SaleGateway {
     const sale = this.options.local.sales.get(saleId);
     if (sale === undefined) return;
     const { document, etag } = this.options.local.reads.document(sale);
-    const snapshot: Snapshot = { saleId, document, etag };
+    const snapshot: Snapshot = { saleId, document, etag, room: this.publishedRoom(saleId, sale.ledger.state) };
     const acknowledged = this.peers.map((peer) =>
       peer === null || !peer.connected ? Promise.resolve(true) : peer.probe("snapshot", snapshot).then(() => true, () => false),
     );
@@ -311,7 +386,12 @@ export class ClusterGateway implements SaleGateway {
 
   /** Owner side: note changed sales and publish them within SNAPSHOT_INTERVAL_MS. */
   private changed(saleIds: Iterable<string>): void {
-    for (const saleId of saleIds) this.dirty.add(saleId);
+    for (const saleId of saleIds) {
+      this.dirty.add(saleId);
+      // A room's numbers go out with every commit, not 20 ms later with the document: a buyer told
+      // their position here may poll another worker next, which must count from the same counter.
+      if (this.options.local.admissionRequired(saleId) || this.published.has(saleId)) this.publishRoomNow(saleId);
+    }
     if (this.publishTimer === null && this.dirty.size > 0) {
       this.publishTimer = setTimeout(() => this.publishDirty(), SNAPSHOT_INTERVAL_MS);
     }
@@ -334,8 +414,23 @@ export class ClusterGateway implements SaleGateway {
       const sale = local.sales.get(saleId);
       if (sale === undefined) continue;
       const { document, etag } = local.reads.document(sale);
-      const snapshot: Snapshot = { saleId, document, etag };
+      const snapshot: Snapshot = { saleId, document, etag, room: this.publishedRoom(saleId, sale.ledger.state) };
       for (const peer of only === null ? this.peers : [only]) peer?.emit("snapshot", snapshot);
     }
+  }
+
+  private publishRoomNow(saleId: string): void {
+    const sale = this.options.local.sales.get(saleId);
+    if (sale === undefined) return;
+    const room = this.publishedRoom(saleId, sale.ledger.state);
+    for (const peer of this.peers) peer?.emit("room", { saleId, room });
+  }
+
+  /** The room numbers of a sale this worker owns, as it publishes them now (and remembers them). */
+  private publishedRoom(saleId: string, state: Parameters<typeof roomNumbers>[0]): RoomNumbers | null {
+    const room = roomNumbers(state, this.options.local.now());
+    if (room === null) this.published.delete(saleId);
+    else this.published.set(saleId, room);
+    return room;
   }
 }

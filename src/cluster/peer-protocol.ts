@@ -19,6 +19,8 @@ export const enum Kind {
 }
 
 const HOLD_HAS_KEY = 1;
+/** The forwarding worker checked the buyer's admission token (a sale with a waiting room). */
+const HOLD_ADMITTED = 2;
 const ANSWER_OK = 1;
 const ANSWER_REPLAYED = 2;
 const ANSWER_RATE_LIMIT = 4;
@@ -27,7 +29,7 @@ const ANSWER_RETRY_AFTER = 8;
 export function writeHold(out: ByteWriter, callId: number, saleId: string, command: HoldCommand): void {
   out.u8(Kind.Hold);
   out.u32(callId);
-  out.u8(command.idempotencyKey === null ? 0 : HOLD_HAS_KEY);
+  out.u8((command.idempotencyKey === null ? 0 : HOLD_HAS_KEY) | (command.admitted === true ? HOLD_ADMITTED : 0));
   out.f64(command.token ?? 0);
   out.str(saleId);
   out.str(command.userId);
@@ -45,7 +47,9 @@ export function readHold(input: ByteReader): { callId: number; saleId: string; c
   const itemId = input.str();
   const quantity = input.u8();
   const idempotencyKey = flags & HOLD_HAS_KEY ? input.str() : null;
-  return { callId, saleId, command: { kind: "hold", userId, itemId, quantity, idempotencyKey, token } };
+  const command: HoldCommand = { kind: "hold", userId, itemId, quantity, idempotencyKey, token };
+  if (flags & HOLD_ADMITTED) command.admitted = true;
+  return { callId, saleId, command };
 }
 
 export function writeHoldAnswer(out: ByteWriter, callId: number, answer: HoldAnswer): void {

@@ -1,21 +1,28 @@
 // A worker's copies of the public documents of sales other workers own, as their owners publish
 // them (rendered JSON and its ETag). They answer GET /v1/sales/:id and the SSE stream as they are,
 // and let a worker refuse a hold as sold out without asking the owner. A stale copy may refuse for
-// a moment; it never accepts anything.
+// a moment; it never accepts anything. With a sale's copy comes its waiting room's numbers
+// (RoomNumbers): holds of a sale with a room need an admission token, and polls of its buyers are
+// answered from the serving counter (queue-places.ts).
 
-import type { HoldAnswer, PublicDocument } from "../engine/gateway.ts";
+import type { HoldAnswer, PublicDocument, RoomNumbers } from "../engine/gateway.ts";
 import { ListenerSets } from "../engine/listener-sets.ts";
 import type { PublicSaleView } from "../ledger/views.ts";
 
-export type Snapshot = { saleId: string; document: string; etag: string };
+export type Snapshot = { saleId: string; document: string; etag: string; room?: RoomNumbers | null };
 
 type Copy = Snapshot & { status: string; startsAtMs: number; endsAtMs: number; available: Map<string, number>; soldOut: Map<string, HoldAnswer> };
 
 export class SnapshotCache {
   private readonly copies = new Map<string, Copy>();
   private readonly listeners = new ListenerSets<string>();
+  /** The rooms of the copies, apart: they move on every admission, the document only when it is rendered anew. */
+  private readonly rooms = new Map<string, RoomNumbers>();
 
   put(snapshot: Snapshot): void {
+    const room = snapshot.room ?? null;
+    if (room === null) this.rooms.delete(snapshot.saleId);
+    else this.rooms.set(snapshot.saleId, room);
     const previous = this.copies.get(snapshot.saleId);
     if (previous?.etag === snapshot.etag) return;
     const view = JSON.parse(snapshot.document) as PublicSaleView;
@@ -28,6 +35,22 @@ export class SnapshotCache {
       soldOut: new Map(),
     });
     this.listeners.emit(snapshot.saleId, snapshot.document);
+  }
+
+  /** A room's numbers on their own, as its owner sends them after each commit. */
+  putRoom(saleId: string, room: RoomNumbers | null): void {
+    if (room === null) this.rooms.delete(saleId);
+    else this.rooms.set(saleId, room);
+  }
+
+  /** The room's numbers of the copy, when the sale has a room. */
+  room(saleId: string): RoomNumbers | undefined {
+    return this.rooms.get(saleId);
+  }
+
+  /** Whether the copy shows a waiting room (the hold path's check: nothing when no copy has one). */
+  admissionRequired(saleId: string): boolean {
+    return this.rooms.size !== 0 && this.rooms.has(saleId);
   }
 
   get(saleId: string): PublicDocument | undefined {

@@ -35,6 +35,40 @@ export type HoldReply = (answer: HoldAnswer) => void;
 /** The public sale document, rendered once per version, with the tag clients cache it under. */
 export type PublicDocument = { document: string; etag: string };
 
+/**
+ * A sale's waiting room as answers to buyers are made from it: its pace, its serving counter and what
+ * it has told sold_out. The owner publishes these with the sale's copy, so that any worker answers a
+ * waiting buyer's poll (position = rank - served) without asking the owner.
+ */
+export type RoomNumbers = {
+  epoch: number;
+  served: number;
+  waiting: number;
+  admitPerSecond: number;
+  admissionSeconds: number;
+  startsAt: number;
+  drawn: boolean;
+  /** Whether the sale admits now (open, not paused); waiting answers estimate from it. */
+  open: boolean;
+  /** The ranks the latest sell-out told sold_out, [from, to] (0, 0: none). */
+  soldOutFrom: number;
+  soldOutTo: number;
+};
+
+/** A buyer's place in a room; rank 0 while the buyer waits for the draw at startsAt. */
+export type QueuePlace =
+  | { status: "not_joined" }
+  | { status: "waiting"; rank: number }
+  | { status: "admitted"; rank: number; admissionExpiresAt: number }
+  | { status: "sold_out" };
+
+/** The answer to a join or a poll: the buyer's place with the room's numbers, or why not (as HoldAnswer). */
+export type QueueAnswer =
+  | { ok: true; place: QueuePlace; room: RoomNumbers; joined: boolean }
+  | { ok: false; refusal: Refusal | "unavailable"; detail: string; retryAfterSeconds?: number };
+
+export type QueueReply = (answer: QueueAnswer) => void;
+
 export type Readiness = { ready: boolean; reasons: string[]; journalBacklog: number; storeError: string | null };
 
 export interface SaleGateway {
@@ -60,4 +94,13 @@ export interface SaleGateway {
   storePayments(saleId: string, outcome?: PaymentOutcome): Promise<Payment[]>;
   /** Whether the gateway accepts new holds, and if not, why. */
   readiness(): Readiness;
+  /** Join the sale's waiting room (durable before `reply`); joining again answers the place the buyer has. */
+  joinQueue(saleId: string, userId: string, reply: QueueReply): void;
+  /** The buyer's place in the sale's waiting room, from a copy where one can tell. */
+  queuePlace(saleId: string, userId: string, reply: QueueReply): void;
+  /**
+   * Whether holds of the sale need an admission token: the hold path's one check, so it must cost
+   * nothing for a sale without a waiting room.
+   */
+  admissionRequired(saleId: string): boolean;
 }

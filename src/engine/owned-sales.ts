@@ -31,6 +31,11 @@ export type CommitHooks = {
 
 export class OwnedSales {
   private readonly byId = new Map<string, OwnedSale>();
+  /**
+   * Sales with a waiting room, kept as decisions turn rooms on and off: the hold path asks it for
+   * every hold (admissionRequired), so it is a set that is empty when no sale has a room.
+   */
+  readonly roomSaleIds = new Set<string>();
   readonly commit: GroupCommit;
 
   constructor(
@@ -73,6 +78,12 @@ export class OwnedSales {
       snapshotting: false,
       document: null,
     });
+    this.noteRoom(saleId, ledger);
+  }
+
+  private noteRoom(saleId: string, ledger: SaleLedger): void {
+    if (ledger.state.room !== null) this.roomSaleIds.add(saleId);
+    else this.roomSaleIds.delete(saleId);
   }
 
   /** Decide a command on a sale at `now`, holds past their time expiring first. */
@@ -80,7 +91,9 @@ export class OwnedSales {
     const ledger = sale.ledger;
     const due = ledger.nextExpiry();
     if (due !== undefined && due <= now) ledger.expire(now, this.commit.pending);
-    return ledger.execute(command, now, this.commit.pending, known);
+    const outcome = ledger.execute(command, now, this.commit.pending, known);
+    if (command.kind === "patch" && command.patch.waitingRoom !== undefined) this.noteRoom(ledger.state.id, ledger);
+    return outcome;
   }
 
   /** Expire what is due in one sale, before a command asks what it knows; the expiries commit this turn. */

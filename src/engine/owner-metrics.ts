@@ -8,4 +8,8 @@ export interface OwnerMetrics {
   committed(events: number, commitMs: number): void;
   expired(count: number): void;
   snapshot(bytes: number, ms: number): void;
+  /** A join of a waiting room: "waiting", "admitted" (at once), "kept" (joined again) or a refusal. */
+  queueJoined?(code: string): void;
+  /** Admissions of one tick, and how long each admitted buyer waited (ms). */
+  queueAdmitted?(count: number, waitedMs: readonly number[]): void;
 }

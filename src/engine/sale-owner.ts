@@ -25,6 +25,7 @@ import {
   type HoldAnswer,
   type HoldReply,
   type PublicDocument,
+  type QueueReply,
   type RateLimitLeft,
   type Readiness,
   type SaleGateway,
@@ -32,6 +33,7 @@ import {
 } from "./gateway.ts";
 import { OwnedSales, type OwnedSale } from "./owned-sales.ts";
 import type { OwnerMetrics } from "./owner-metrics.ts";
+import { OwnerQueue, QUEUE_TICK_MS } from "./owner-queue.ts";
 import { OwnerReads } from "./owner-reads.ts";
 import { recoverSales } from "./recovery.ts";
 import { renderReservation } from "./render.ts";
@@ -67,6 +69,8 @@ export type SaleOwnerOptions = {
   log?: (level: "info" | "warn" | "error" | "fatal", msg: string, fields?: Record<string, unknown>) => void;
   /** Told when a sale changes status or an item sells out (the operators' trail; sale-lifecycle.ts). */
   lifecycle?: (event: LifecycleEvent) => void;
+  /** The waiting rooms' draw seeds (owner-queue.ts); random by default. */
+  queueSeed?: () => number;
 };
 
 /** A sale is snapshotted once this many of its events follow its last snapshot... */
@@ -87,6 +91,8 @@ export class SaleOwner implements SaleGateway {
   readonly tokens = new ForwardTokens();
   readonly background: Background;
   readonly reads: OwnerReads;
+  /** The sales' waiting rooms: joins, polls, and the tick that admits (owner-queue.ts). */
+  readonly queue: OwnerQueue;
   private clock: Clock;
   private state: State = "recovering";
   private timers: ReturnType<typeof setInterval>[] = [];
@@ -125,6 +131,14 @@ export class SaleOwner implements SaleGateway {
       storeReadWaitMs: options.storeReadWaitMs ?? 5_000,
       ensureServing: () => this.ensureServing(),
     });
+    this.queue = new OwnerQueue(this.sales, {
+      now: () => this.clock(),
+      unavailable: () => this.unavailableReason(),
+      decide: (decision) => this.decide(decision),
+      ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+      ...(options.buyerLimits === undefined ? {} : { buyerLimits: options.buyerLimits }),
+      ...(options.queueSeed === undefined ? {} : { seed: options.queueSeed }),
+    });
   }
 
   get commit(): GroupCommit {
@@ -156,6 +170,7 @@ export class SaleOwner implements SaleGateway {
     if (this.options.manualTicks !== true) {
       this.timers.push(setInterval(() => this.expireDue(), this.options.expiryIntervalMs ?? 100));
       this.timers.push(setInterval(() => this.snapshotDue(), SNAPSHOT_CHECK_MS));
+      this.timers.push(setInterval(() => this.queueDue(), QUEUE_TICK_MS));
       const lifecycle = this.lifecycle;
       if (lifecycle !== null) this.timers.push(setInterval(() => lifecycle.tick(this.sales.values(), this.clock()), LIFECYCLE_CHECK_MS));
     }
@@ -266,6 +281,12 @@ export class SaleOwner implements SaleGateway {
     if (sale === undefined) {
       this.options.metrics?.outcome("hold", "not_found");
       return reply({ ok: false, refusal: "not_found", detail: `No sale ${saleId}.` });
+    }
+    // The HTTP layer checks the admission token; this catches a worker whose copy of the sale did not
+    // show its room yet (it checked nothing). One field read for a sale without a room.
+    if (sale.ledger.state.room !== null && command.admitted !== true) {
+      this.options.metrics?.outcome("hold", "admission_required");
+      return reply({ ok: false, refusal: "admission_required", detail: "This sale has a waiting room: hold with the admission token it gave you." });
     }
     this.decisions += 1;
     const token = command.token ?? 0;
@@ -430,6 +451,24 @@ export class SaleOwner implements SaleGateway {
     if (backlog > max) reasons.push("store unreachable with journal backlog past its bound");
     const storeError = this.background.connected ? this.background.lastError : (this.background.lastError ?? "not connected yet");
     return { ready: reasons.length === 0, reasons, journalBacklog: backlog, storeError };
+  }
+
+  joinQueue(saleId: string, userId: string, reply: QueueReply): void {
+    this.queue.join(saleId, userId, reply);
+  }
+
+  queuePlace(saleId: string, userId: string, reply: QueueReply): void {
+    this.queue.place(saleId, userId, reply);
+  }
+
+  admissionRequired(saleId: string): boolean {
+    const rooms = this.sales.roomSaleIds;
+    return rooms.size !== 0 && rooms.has(saleId);
+  }
+
+  /** The waiting rooms' tick: draws, admissions at each room's pace, sell-outs. */
+  queueDue(): void {
+    if (this.state === "serving") this.queue.tick();
   }
 
   /** The expiry tick: every hold past its `expiresAt` returns its stock (invariant 6). */

@@ -3,6 +3,7 @@
 // the hold route (routes/hold.ts) pays only for what it does itself.
 
 import { Elysia } from "elysia";
+import { AdmissionTokens } from "../auth/admission-token.ts";
 import type { SaleGateway } from "../engine/gateway.ts";
 import { log } from "../log.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
@@ -15,11 +16,16 @@ import { dashboardRoutes } from "./routes/dashboard.ts";
 import { HOLD_ROUTE, holdHandler, holdRoute } from "./routes/hold.ts";
 import { opsRoutes } from "./routes/ops.ts";
 import { publicRoutes } from "./routes/public.ts";
+import { QUEUE_ROUTE, queueHandlers, queueRoutes } from "./routes/queue.ts";
 import { webhookRoutes } from "./routes/webhook.ts";
 import { webhookAdminRoutes } from "./routes/webhooks-admin.ts";
 import { BodyError, type HttpDeps, RequestGate, requestPath } from "./request-gate.ts";
 
-export type AppOptions = HttpDeps & { version: string };
+export type AppOptions = HttpDeps & {
+  version: string;
+  /** Signs and checks waiting-room admissions; absent (tests), a key of this process alone. */
+  admissionTokens?: AdmissionTokens;
+};
 
 
 export { type HttpDeps } from "./request-gate.ts";
@@ -37,12 +43,24 @@ export function createApp(options: AppOptions) {
   // Without an Admission from the caller nothing is shed, but event streams are still bounded.
   const deps: HttpDeps = options.admission === undefined ? { ...options, admission: new Admission() } : options;
   const gate = new RequestGate(deps);
-  const hold = holdHandler(deps, gate);
+  const tokens = options.admissionTokens ?? new AdmissionTokens(Bun.randomUUIDv7() + crypto.randomUUID());
+  const hold = holdHandler(deps, gate, tokens);
+  const queue = queueHandlers(deps, gate, tokens);
   // The hold also goes to Bun's own router (Elysia merges `serve.routes` over its own table): Elysia
   // routes and documents it, but its per-request context (a copy of every header, cookies, query,
   // an awaited parse step) cost a fifth of a hold. NATIVE_HOLD=0 keeps Elysia's handler, to compare.
-  const routes: Record<string, { POST: (request: Bun.BunRequest<typeof HOLD_ROUTE>, server: Bun.Server<unknown>) => Response | Promise<Response> }> =
-    process.env.STAMPEDE_NATIVE_HOLD === "0" ? {} : { [HOLD_ROUTE]: { POST: (request, server) => hold(request, request.params.saleId, server) } };
+  // The waiting room's join and poll go the same way: half a million buyers poll during a drop.
+  type Native = (request: Bun.BunRequest<"/v1/sales/:saleId">, server: Bun.Server<unknown>) => Response | Promise<Response>;
+  const routes: Record<string, { POST?: Native; GET?: Native }> =
+    process.env.STAMPEDE_NATIVE_HOLD === "0"
+      ? {}
+      : {
+          [HOLD_ROUTE]: { POST: (request, server) => hold(request, request.params.saleId, server) },
+          [QUEUE_ROUTE]: {
+            POST: (request, server) => queue.join(request, request.params.saleId, server),
+            GET: (request, server) => queue.poll(request, request.params.saleId, server),
+          },
+        };
   return new Elysia({ name: "stampede", serve: { idleTimeout: IDLE_TIMEOUT_SECONDS, routes: routes as never } })
     .onError(({ code, error, request }) => {
       // A path under /v1/admin that names no route says nothing to a caller without the token.
@@ -54,7 +72,8 @@ export function createApp(options: AppOptions) {
     .use(docsPlugin({ title: "Stampede", version: options.version, description: DESCRIPTION }))
     .use(opsRoutes(deps))
     .use(dashboardRoutes(deps))
-    .use(holdRoute(deps, gate))
+    .use(holdRoute(deps, gate, tokens))
+    .use(queueRoutes(deps, gate, tokens))
     .use(publicRoutes(deps, gate))
     .use(buyerRoutes(deps, gate))
     .use(webhookRoutes(deps, gate))

@@ -40,6 +40,21 @@ export const ItemBody = t.Object({
   delivery: t.Optional(t.Union([t.Literal("none"), t.Literal("codes")])),
 });
 
+/** API.md, "Waiting room": the pace and lifetimes of a sale's queue; the object replaces the room's settings. */
+export const WaitingRoomBody = t.Object({
+  admitPerSecond: BodyInteger({ minimum: 1, maximum: 100_000 }),
+  admissionSeconds: t.Optional(BodyInteger({ minimum: 10, maximum: 86_400 })),
+  opensSecondsBefore: t.Optional(BodyInteger({ minimum: 0, maximum: 86_400 })),
+});
+/** Settings turn the room on (or change it); null turns it off. What the document shows. */
+const WaitingRoomField = t.Optional(t.Union([WaitingRoomBody, t.Null()]));
+/**
+ * What the body schema checks: an object or null. The route checks the object against
+ * WaitingRoomBody itself, since a failed union is reported as "/waitingRoom" alone and a 422 should
+ * name the field (admin.ts, roomProblem).
+ */
+const WaitingRoomLoose = t.Optional(t.Union([t.Object({}, { additionalProperties: true }), t.Null()]));
+
 export const CreateSaleBody = t.Object({
   id: t.Optional(Id),
   name: Name,
@@ -48,7 +63,10 @@ export const CreateSaleBody = t.Object({
   holdSeconds: t.Optional(BodyInteger({ minimum: 1, maximum: 86_400 })),
   limitPerUser: t.Optional(BodyInteger({ minimum: 1, maximum: 1000 })),
   items: t.Array(ItemBody, { minItems: 1, maxItems: 100 }),
+  waitingRoom: WaitingRoomLoose,
 });
+/** The create body as the OpenAPI document shows it (the room's fields spelled out). */
+export const CreateSaleDocument = t.Object({ ...CreateSaleBody.properties, waitingRoom: WaitingRoomField });
 
 export const PatchSaleBody = t.Object({
   name: t.Optional(Name),
@@ -57,7 +75,9 @@ export const PatchSaleBody = t.Object({
   paused: t.Optional(t.Boolean()),
   limitPerUser: t.Optional(BodyInteger({ minimum: 1, maximum: 1000 })),
   holdSeconds: t.Optional(BodyInteger({ minimum: 1, maximum: 86_400 })),
+  waitingRoom: WaitingRoomLoose,
 });
+export const PatchSaleDocument = t.Object({ ...PatchSaleBody.properties, waitingRoom: WaitingRoomField });
 
 export const StockBody = t.Object({ delta: BodyInteger({ minimum: -STOCK_MAX, maximum: STOCK_MAX }) });
 
@@ -162,6 +182,23 @@ export const AdminReservationPage = t.Object({
   nextCursor: t.Union([t.String(), t.Null()]),
 });
 
+/** A sale's room in its views; absent for a sale that never had one, null once it was turned off. */
+const WaitingRoomView = t.Optional(
+  t.Union([
+    t.Object({ admitPerSecond: Int(), admissionSeconds: Int(), opensSecondsBefore: Int(), waiting: Int(), admitted: Int() }),
+    t.Null(),
+  ]),
+);
+
+/** A buyer's place in a waiting room (join and poll). */
+export const QueueStatus = t.Object({
+  status: t.Union([t.Literal("waiting"), t.Literal("admitted"), t.Literal("sold_out"), t.Literal("not_joined")]),
+  position: t.Optional(Int()),
+  estimatedWaitSeconds: t.Optional(Int()),
+  admissionToken: t.Optional(t.String()),
+  admissionExpiresAt: t.Optional(t.String({ format: "date-time" })),
+});
+
 const SaleStatus = t.Union([t.Literal("scheduled"), t.Literal("open"), t.Literal("paused"), t.Literal("ended")]);
 
 export const AdminSale = t.Object({
@@ -186,6 +223,7 @@ export const AdminSale = t.Object({
       confirmed: Int(),
     }),
   ),
+  waitingRoom: WaitingRoomView,
 });
 
 export const AdminSaleList = t.Object({ sales: t.Array(AdminSale) });
@@ -197,6 +235,7 @@ export const PublicSale = t.Object({
   endsAt: t.String({ format: "date-time" }),
   status: SaleStatus,
   items: t.Array(t.Object({ id: t.String(), name: t.String(), price: Int(), currency: t.String(), available: Int() })),
+  waitingRoom: WaitingRoomView,
 });
 
 export const Payment = t.Object({

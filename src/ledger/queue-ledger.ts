@@ -28,6 +28,15 @@ function drawIfDue(state: SaleState, room: WaitingRoom, now: number, seed: numbe
   return drawn;
 }
 
+/**
+ * Whether the room may admit at `now`: the sale is open and has a unit to sell. Admission pauses
+ * while nothing is available (the credit saved so far waits, within its second's worth) and goes on
+ * when held units come back.
+ */
+function admitsNow(state: SaleState, room: WaitingRoom, now: number): boolean {
+  return room.drawn && state.status(now) === "open" && state.anyAvailable();
+}
+
 export function joinQueue(state: SaleState, userId: string, now: number, seed: number, emit: Emit): JoinOutcome {
   const room = state.room;
   if (room === null) return refuse("no_waiting_room", `Sale ${state.id} has no waiting room.`);
@@ -42,7 +51,7 @@ export function joinQueue(state: SaleState, userId: string, now: number, seed: n
   if (room.nextRank > RANKS_MAX) return refuse("sold_out", `The queue of sale ${state.id} is full.`);
   const rank = room.drawn ? room.nextRank : 0;
   // Admitted at once only when nobody waits and the pace allows it now.
-  const admitted = room.drawn && room.waitingRanked === 0 && state.status(now) === "open" && room.admissionsAt(state, now) >= 1;
+  const admitted = room.drawn && room.waitingRanked === 0 && admitsNow(state, room, now) && room.admissionsAt(state, now) >= 1;
   emit({ type: "queue_joined", saleId: state.id, at: now, userId, rank, admitted });
   const place = room.place(userId, now);
   if (place.status !== "waiting" && place.status !== "admitted") throw new Error("a join left the buyer without a place");
@@ -60,7 +69,7 @@ export function queueTick(state: SaleState, now: number, seed: number, emit: Emi
     emit({ type: "queue_sold_out", saleId: state.id, at: now });
     return outcome;
   }
-  if (room.waitingRanked === 0 || state.status(now) !== "open") return outcome;
+  if (room.waitingRanked === 0 || !admitsNow(state, room, now)) return outcome;
   const count = Math.min(room.admissionsAt(state, now), room.waitingRanked, ADMIT_BATCH_MAX);
   if (count < 1) return outcome;
   const from = room.served + 1;

@@ -86,6 +86,11 @@ export type HoldCommand = {
    * so that a resend after the owner restarted finds the hold the first send placed. 0 otherwise.
    */
   token?: number;
+  /**
+   * Set by the HTTP layer once it has checked the buyer's admission token (a sale with a waiting
+   * room); the owner refuses a hold of such a sale without it. The ledger itself never reads it.
+   */
+  admitted?: boolean;
 };
 export type ReleaseCommand = { kind: "release"; reservationId: string; userId: string; token?: number };
 export type PaymentCommand = {

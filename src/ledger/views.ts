@@ -18,6 +18,15 @@ export type AdminItemView = {
   confirmed: number;
 };
 
+/** A sale's waiting room in its views: its settings and how many wait and have been admitted. */
+export type WaitingRoomView = {
+  admitPerSecond: number;
+  admissionSeconds: number;
+  opensSecondsBefore: number;
+  waiting: number;
+  admitted: number;
+};
+
 export type AdminSaleView = {
   id: string;
   name: string;
@@ -28,6 +37,8 @@ export type AdminSaleView = {
   paused: boolean;
   status: SaleStatus;
   items: AdminItemView[];
+  /** Present once the sale has had a room; null after it was turned off. */
+  waitingRoom?: WaitingRoomView | null;
 };
 
 export type PublicSaleView = {
@@ -37,7 +48,19 @@ export type PublicSaleView = {
   endsAt: string;
   status: SaleStatus;
   items: { id: string; name: string; price: number; currency: string; available: number }[];
+  waitingRoom?: WaitingRoomView | null;
 };
+
+/**
+ * The room as views show it. A sale that never had one shows no field at all (the views stay as
+ * they were for every sale without a room); one whose room was turned off shows null.
+ */
+function withRoom<T extends object>(view: T, state: SaleState): T & { waitingRoom?: WaitingRoomView | null } {
+  const room = state.room;
+  if (room === null) return state.roomEpoch === 0 ? view : { ...view, waitingRoom: null };
+  const { admitPerSecond, admissionSeconds, opensSecondsBefore } = room.settings;
+  return { ...view, waitingRoom: { admitPerSecond, admissionSeconds, opensSecondsBefore, waiting: room.waiting, admitted: room.admitted } };
+}
 
 export type ReservationView = {
   id: string;
@@ -61,7 +84,7 @@ export function adminSaleView(state: SaleState, now: number): AdminSaleView {
     const { id, name, price, currency, delivery, stock, available, held, confirmed } = item;
     items.push({ id, name, price, currency, delivery, stock, available, held, confirmed });
   }
-  return {
+  const view: AdminSaleView = {
     id: state.id,
     name: state.name,
     startsAt: iso(state.startsAt),
@@ -72,6 +95,7 @@ export function adminSaleView(state: SaleState, now: number): AdminSaleView {
     status: state.status(now),
     items,
   };
+  return state.roomEpoch === 0 ? view : withRoom(view, state);
 }
 
 export function publicSaleView(state: SaleState, now: number): PublicSaleView {
@@ -79,7 +103,7 @@ export function publicSaleView(state: SaleState, now: number): PublicSaleView {
   for (const item of state.items.values()) {
     items.push({ id: item.id, name: item.name, price: item.price, currency: item.currency, available: item.available });
   }
-  return {
+  const view: PublicSaleView = {
     id: state.id,
     name: state.name,
     startsAt: iso(state.startsAt),
@@ -87,6 +111,7 @@ export function publicSaleView(state: SaleState, now: number): PublicSaleView {
     status: state.status(now),
     items,
   };
+  return state.roomEpoch === 0 ? view : withRoom(view, state);
 }
 
 /** A reservation as its buyer sees it; codes appear only once it is confirmed. */

@@ -87,6 +87,10 @@ export class WaitingRoom {
     this.paceAt = at;
     this.drawn = drawn;
     this.places = makeArrays(64);
+    // A bucket starts full: a room opened on a sale already selling admits its first buyers at once
+    // (API.md: "200 admitted at once when nobody waits"). A room waiting for startsAt starts empty
+    // and fills from then, so the draw's crowd is admitted at the pace from the first second.
+    this.credit = drawn ? settings.admitPerSecond * PACE_BURST_SECONDS * CREDIT_PER_ADMISSION : 0;
   }
 
   /** New settings apply from now on: the credit saved so far stays, within the new bucket's size. */

@@ -12,6 +12,7 @@ import type { SaleOwner } from "../engine/sale-owner.ts";
 import type { SaleCommand } from "../ledger/types.ts";
 import { type Counter, type CounterChild, type Gauge, type Histogram, type HistogramChild, LATENCY_BUCKETS_SECONDS, Registry } from "./registry.ts";
 
+const QUEUE_WAIT_BUCKETS_SECONDS = [0.1, 0.5, 1, 5, 10, 30, 60, 120, 300, 600, 1800, 3600];
 const COMMIT_BUCKETS_SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5];
 
 /** Where a hold's refusal was decided (stampede_hold_refusals_total's `decided_by`). */
@@ -33,6 +34,10 @@ export class ServerMetrics implements OwnerMetrics {
   private readonly snapshotBytes: Counter;
   private readonly snapshotSeconds: Histogram;
   private readonly expiredHolds: Counter;
+  private readonly queueJoins: Counter<"outcome">;
+  private readonly queueAdmissions: Counter;
+  private readonly queueWaitSeconds: Histogram;
+  private readonly queueJoinChildren = new Map<string, CounterChild>();
   /** Per command kind and outcome code: its commands_total child and, for a refused hold, its refusals child. */
   private readonly outcomeChildren = new Map<string, Map<string, OutcomeChildren>>();
   private readonly refusalChildren = new Map<string, CounterChild>();
@@ -70,6 +75,20 @@ export class ServerMetrics implements OwnerMetrics {
       buckets: COMMIT_BUCKETS_SECONDS,
     });
     this.expiredHolds = registry.counter({ name: "stampede_holds_expired_total", help: "Holds that expired unpaid and returned their stock." });
+    this.queueJoins = registry.counter({
+      name: "stampede_queue_joins_total",
+      help: "Joins of waiting rooms decided by this worker as the sales' owner, by outcome: waiting, admitted (at once), kept (joined again), or a refusal's code.",
+      labelNames: ["outcome"],
+    });
+    this.queueAdmissions = registry.counter({
+      name: "stampede_queue_admissions_total",
+      help: "Buyers admitted from waiting rooms (its rate is the admission rate).",
+    });
+    this.queueWaitSeconds = registry.histogram({
+      name: "stampede_queue_wait_seconds",
+      help: "Time an admitted buyer spent in the waiting room, from joining to admission.",
+      buckets: QUEUE_WAIT_BUCKETS_SECONDS,
+    });
     this.httpSeconds = registry.histogram({
       name: "stampede_http_request_duration_seconds",
       help: "HTTP request latency by route (its template, or \"unmatched\") and status code.",
@@ -164,6 +183,18 @@ export class ServerMetrics implements OwnerMetrics {
       collect: () => owner.liveHolds(),
     });
     this.registry.gauge({
+      name: "stampede_queue_waiting",
+      help: "Buyers waiting in each waiting room of the sales this worker owns.",
+      labelNames: ["sale"],
+      collect: () => owner.queue.gauges().map((room) => ({ labels: [room.saleId], value: room.waiting })),
+    });
+    this.registry.gauge({
+      name: "stampede_queue_admitted",
+      help: "Admissions issued so far by each waiting room of the sales this worker owns.",
+      labelNames: ["sale"],
+      collect: () => owner.queue.gauges().map((room) => ({ labels: [room.saleId], value: room.admitted })),
+    });
+    this.registry.gauge({
       name: "stampede_sale_units",
       help: "Units of each item of the sales this worker owns, by sale, item and state (available, held, confirmed).",
       labelNames: ["sale", "item", "state"],
@@ -235,6 +266,17 @@ export class ServerMetrics implements OwnerMetrics {
   committed(events: number, commitMs: number): void {
     this.commitEvents.inc(events);
     this.commitSeconds.observe(commitMs / 1000);
+  }
+
+  queueJoined(code: string): void {
+    let child = this.queueJoinChildren.get(code);
+    if (child === undefined) this.queueJoinChildren.set(code, (child = this.queueJoins.labels(code)));
+    child.inc();
+  }
+
+  queueAdmitted(count: number, waitedMs: readonly number[]): void {
+    this.queueAdmissions.inc(count);
+    for (const ms of waitedMs) this.queueWaitSeconds.observe(ms / 1000);
   }
 
   expired(count: number): void {

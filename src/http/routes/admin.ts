@@ -1,8 +1,10 @@
 // Operator routes under /v1/admin (the gate has checked the admin token): create and change sales,
 // stock and codes from the ledger; listings, CSV export and refunds from the system of record.
 
+import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { Elysia } from "elysia";
-import type { Outcome, SalePatch, SaleSpec } from "../../ledger/types.ts";
+import type { Outcome, SalePatch, SaleSpec, WaitingRoomSettings } from "../../ledger/types.ts";
+import { ADMISSION_SECONDS_DEFAULT, OPENS_SECONDS_BEFORE_DEFAULT } from "../../ledger/waiting-room.ts";
 import { type AdminSaleView, reservationView } from "../../ledger/views.ts";
 import type { Reservation } from "../../ledger/types.ts";
 import { audit } from "../../log.ts";
@@ -18,14 +20,17 @@ import {
   CodesAdded,
   CodesBody,
   CreateSaleBody,
+  CreateSaleDocument,
   ItemParams,
   PatchSaleBody,
+  PatchSaleDocument,
   PaymentList,
   PaymentListQuery,
   RESERVATIONS_PAGE_MAX,
   ReservationListQuery,
   SaleParams,
   StockBody,
+  WaitingRoomBody,
 } from "../schemas.ts";
 import { reservationsCsv } from "./reservations-csv.ts";
 
@@ -55,12 +60,36 @@ export function adminReservationView(reservation: Reservation) {
   return { ...reservationView(reservation), codes: [], paymentId: reservation.paymentId };
 }
 
+const roomChecker = TypeCompiler.Compile(WaitingRoomBody);
+
+/** A 422 naming each field of `waitingRoom` out of range, or null when it is null, absent or well formed. */
+function roomProblem(room: unknown): Response | null {
+  if (room === undefined || room === null || roomChecker.Check(room)) return null;
+  const errors: { path: string; message: string }[] = [];
+  for (const error of roomChecker.Errors(room)) {
+    const path = `/waitingRoom${error.path}`;
+    if (!errors.some((e) => e.path === path)) errors.push({ path, message: error.message });
+  }
+  return problem(422, "validation_failed", "The request does not match the schema.", { errors });
+}
+
+/** The room's settings with API.md's defaults for what the body leaves out (the object replaces them all). */
+function roomSettings(body: typeof WaitingRoomBody.static): WaitingRoomSettings {
+  return {
+    admitPerSecond: body.admitPerSecond,
+    admissionSeconds: body.admissionSeconds ?? ADMISSION_SECONDS_DEFAULT,
+    opensSecondsBefore: body.opensSecondsBefore ?? OPENS_SECONDS_BEFORE_DEFAULT,
+  };
+}
+
 function invalid(path: string, message: string): Response {
   return problem(422, "validation_failed", message, { errors: [{ path, message }] });
 }
 
 /** Turn the create body into a spec, or a 422 for what the schema cannot say. */
 function saleSpec(body: CreateBody, now: number): SaleSpec | Response {
+  const badRoom = roomProblem(body.waitingRoom);
+  if (badRoom !== null) return badRoom;
   const startsAt = body.startsAt === undefined ? now : Date.parse(body.startsAt);
   const endsAt = body.endsAt === undefined ? startsAt + DEFAULT_SALE_DAYS * 86_400_000 : Date.parse(body.endsAt);
   if (!Number.isFinite(startsAt)) return invalid("/startsAt", "Not a valid time.");
@@ -89,15 +118,20 @@ function saleSpec(body: CreateBody, now: number): SaleSpec | Response {
       delivery: item.delivery ?? "none",
       stock: item.delivery === "codes" ? 0 : (item.stock ?? 0),
     })),
+    // Absent rather than null for a sale without a room: its events stay as they always were.
+    ...(body.waitingRoom === undefined || body.waitingRoom === null ? {} : { waitingRoom: roomSettings(body.waitingRoom as typeof WaitingRoomBody.static) }),
   };
 }
 
 function parseTimes(body: typeof PatchSaleBody.static): SalePatch | Response {
+  const badRoom = roomProblem(body.waitingRoom);
+  if (badRoom !== null) return badRoom;
   const patch: SalePatch = {};
   if (body.name !== undefined) patch.name = body.name;
   if (body.paused !== undefined) patch.paused = body.paused;
   if (body.limitPerUser !== undefined) patch.limitPerUser = body.limitPerUser;
   if (body.holdSeconds !== undefined) patch.holdSeconds = body.holdSeconds;
+  if (body.waitingRoom !== undefined) patch.waitingRoom = body.waitingRoom === null ? null : roomSettings(body.waitingRoom as typeof WaitingRoomBody.static);
   for (const field of ["startsAt", "endsAt"] as const) {
     const value = body[field];
     if (value === undefined) continue;
@@ -156,7 +190,7 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
             "`id` is optional (the server makes one); `startsAt` defaults to now and `endsAt` to 30 days later; " +
             "`holdSeconds` 600 and `limitPerUser` 1 by default. An item with `delivery: \"codes\"` starts with no stock: " +
             "upload its codes.",
-          requestBody: jsonRequest(CreateSaleBody, CREATE_EXAMPLE),
+          requestBody: jsonRequest(CreateSaleDocument, CREATE_EXAMPLE),
           responses: {
             201: jsonAnswer("The new sale's admin view", AdminSale),
             ...problems({ ...BODY_PROBLEMS, ...CREDENTIAL_PROBLEMS, 409: ["already_exists"], 503: ["overloaded"] }),
@@ -210,7 +244,7 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
           security,
           summary: "Change a sale live (window, pause, limits, hold time)",
           description: "In force on every worker once the 200 is sent.",
-          requestBody: jsonRequest(PatchSaleBody, { paused: true }),
+          requestBody: jsonRequest(PatchSaleDocument, { paused: true }),
           responses: {
             200: SALE_VIEW,
             ...problems({ ...BODY_PROBLEMS, ...SALE_PROBLEMS, 409: ["limit_below_holdings"], 422: ["validation_failed", "invalid_window"] }),

@@ -7,6 +7,7 @@
 
 import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { Elysia } from "elysia";
+import type { AdmissionTokens } from "../../auth/admission-token.ts";
 import type { HoldAnswer } from "../../engine/gateway.ts";
 import type { HoldCommand } from "../../ledger/types.ts";
 import { withAccessLog } from "../access-log.ts";
@@ -71,8 +72,13 @@ function holdResponse(answer: HoldAnswer, deps: HttpDeps): Response {
 type Server = { requestIP(request: Request): { address: string } | null } | null | undefined;
 
 /** The hold, as one function of the request, its sale id and the server (for the client address). */
-export function holdHandler(deps: HttpDeps, gate: RequestGate): (request: Request, saleId: string, server: Server) => Response | Promise<Response> {
+export function holdHandler(
+  deps: HttpDeps,
+  gate: RequestGate,
+  tokens: AdmissionTokens,
+): (request: Request, saleId: string, server: Server) => Response | Promise<Response> {
   const { gateway } = deps;
+  const clock = deps.clock ?? Date.now;
   const admission: Admission | undefined = deps.admission;
   const observe = deps.metrics?.httpRoute(HOLD_ROUTE);
   const metrics = deps.metrics;
@@ -88,9 +94,10 @@ export function holdHandler(deps: HttpDeps, gate: RequestGate): (request: Reques
     return response;
   };
 
-  const afterBody = (saleId: string, userId: string, idempotencyKey: string | null, started: number) => (body: unknown) => {
+  const afterBody = (saleId: string, userId: string, idempotencyKey: string | null, started: number, admitted: boolean) => (body: unknown) => {
     if (!isHoldBody(body)) return atGate(validationProblem(holdBodyChecker, body, "request"), started);
     const command: HoldCommand = { kind: "hold", userId, itemId: body.itemId, quantity: body.quantity, idempotencyKey };
+    if (admitted) command.admitted = true;
     admission?.enter();
     return new Promise<Response>((resolve) =>
       gateway.hold(saleId, command, (answer) => {
@@ -127,7 +134,17 @@ export function holdHandler(deps: HttpDeps, gate: RequestGate): (request: Reques
       });
       return atGate(invalid, started);
     }
-    const decide = afterBody(saleId, userId, idempotencyKey, started);
+    // A sale with a waiting room takes holds from admitted buyers only; for every other sale this is
+    // the one check the waiting room adds here (an empty set's size when no sale has a room).
+    let admitted = false;
+    if (gateway.admissionRequired(saleId)) {
+      if (!tokens.verify(request.headers.get("stampede-admission"), saleId, userId, clock())) {
+        const detail = "This sale has a waiting room: hold with the Stampede-Admission token it gave you (missing, expired or not yours).";
+        return atGate(problem(403, "admission_required", detail), started);
+      }
+      admitted = true;
+    }
+    const decide = afterBody(saleId, userId, idempotencyKey, started, admitted);
     // A body whose length is announced and within the bound (every client's hold): one native read,
     // then the checked decode and parse; a chunked one goes through the counting reader.
     const length = request.headers.get("content-length");
@@ -152,6 +169,7 @@ export function holdHandler(deps: HttpDeps, gate: RequestGate): (request: Reques
 const GATE_CODES: Readonly<Record<number, string>> = {
   400: "invalid_json",
   401: "unauthorized",
+  403: "admission_required",
   413: "payload_too_large",
   422: "validation_failed",
   429: "rate_limited",
@@ -163,8 +181,8 @@ const GATE_CODES: Readonly<Record<number, string>> = {
  * hand the same handler to Bun's own router (see app.ts, nativeRoutes), which skips Elysia's
  * per-request context for the hottest route.
  */
-export function holdRoute(deps: HttpDeps, gate: RequestGate) {
-  const handle = holdHandler(deps, gate);
+export function holdRoute(deps: HttpDeps, gate: RequestGate, tokens: AdmissionTokens) {
+  const handle = holdHandler(deps, gate, tokens);
   return new Elysia({ name: "hold" }).post(
     HOLD_ROUTE,
     ({ request, params, server }) => handle(request, params.saleId, server),
@@ -190,6 +208,15 @@ export function holdRoute(deps: HttpDeps, gate: RequestGate) {
             schema: { type: "string", minLength: 1, maxLength: 128, pattern: IDEMPOTENCY_KEY_PATTERN.source },
             example: "order-7f3a",
           },
+          {
+            name: "Stampede-Admission",
+            in: "header",
+            required: false,
+            description:
+              "Required while the sale has a waiting room: the `admissionToken` its queue gave the buyer. Missing, expired, " +
+              "forged or another buyer's: 403 `admission_required`.",
+            schema: { type: "string", maxLength: 1024 },
+          },
         ],
         requestBody: jsonRequest(HoldBody, { itemId: "hoodie-m", quantity: 1 }),
         responses: {
@@ -197,6 +224,7 @@ export function holdRoute(deps: HttpDeps, gate: RequestGate) {
           ...problems({
             ...BODY_PROBLEMS,
             ...CREDENTIAL_PROBLEMS,
+            403: ["admission_required"],
             404: ["not_found"],
             409: ["sale_not_open", "sold_out", "limit_exceeded"],
             410: ["sale_ended"],
