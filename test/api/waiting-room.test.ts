@@ -156,6 +156,8 @@ for (const make of [inProcess, twoWorkers]) {
       for (const u of ["d1", "d2", "d3"]) await join(u, "wr-doc");
       const done = await pollUntil(t, "d2", "wr-doc", (b) => b.status === "admitted");
       expect(done.status).toBe("admitted");
+      // Other workers answer from the copy the owner publishes a moment after each change.
+      await Bun.sleep(200);
       const controller = new AbortController();
       const stream = await fetch(`${t.url}/v1/sales/wr-doc/stream`, { signal: controller.signal });
       const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
