@@ -64,9 +64,9 @@ export const WebhookDelivery = t.Object({
   lastStatus: t.Union([Int(), t.Null()]),
   lastError: t.Union([t.String(), t.Null()]),
   deliveredAt: NullableTime,
-  event: t.Object(
-    { id: t.String(), type: EventType, createdAt: Time, data: t.Object({}, { additionalProperties: true }) },
-    { description: "The body as sent" },
+  event: t.Union(
+    [t.Object({ id: t.String(), type: EventType, createdAt: Time, data: t.Object({}, { additionalProperties: true }) }), t.Null()],
+    { description: "The body as sent (null only when it cannot be made: its reservation is missing from the store)" },
   ),
 });
 

@@ -2,6 +2,7 @@
 // snake_case columns).
 
 import type { DeliveryStatus, WebhookEventType } from "../webhooks/event-types.ts";
+import { type ReservationBase, reservationEventJson } from "../webhooks/outbox.ts";
 import type { DeliveryOutcome, WebhookDelivery, WebhookEndpoint } from "./webhook-store.ts";
 
 export type EndpointRow = { id: string; url: string; events: string; secret: string; created_at: number };
@@ -19,7 +20,8 @@ export type DeliveryRow = {
   last_status: number | null;
   last_error: string | null;
   delivered_at: number | null;
-  payload: string;
+  payload: string | null;
+  subject_id: string | null;
 };
 
 export function endpointOf(row: Pick<EndpointRow, "id" | "url" | "events" | "created_at">): WebhookEndpoint {
@@ -66,3 +68,36 @@ export function listingOrder(status: DeliveryStatus | undefined): { where: strin
 
 /** Every status, spelled by this table and nothing else: what reaches the SQL text. */
 const STATUS_LITERALS: Record<DeliveryStatus, string> = { pending: "pending", delivered: "delivered", failed: "failed" };
+
+/** What a reservation's event body is made of: the row's unchanging fields and its delivered codes. */
+export type Subject = { base: ReservationBase; codes: string[] };
+
+/** Why a claimed delivery is failed at once: its body cannot be made (see fillBodies). */
+export const NO_SUBJECT_ERROR = "its reservation is not in the store";
+
+/**
+ * Make the body of each row that has none yet (a reservation's event, webhooks/outbox.ts) from its
+ * reservation; returns the rows whose body was made. A row whose reservation is missing keeps none
+ * (the store lacks the hold the event is about: there is nothing to describe).
+ */
+export function fillBodies<R extends { event_id: string; type: string; event_at: number; payload: string | null; subject_id: string | null }>(
+  rows: R[],
+  subjects: ReadonlyMap<string, Subject>,
+): R[] {
+  const made: R[] = [];
+  for (const row of rows) {
+    if (row.payload !== null || row.subject_id === null) continue;
+    const subject = subjects.get(row.subject_id);
+    if (subject === undefined) continue;
+    row.payload = reservationEventJson(row.event_id, row.type as WebhookEventType, row.event_at, subject.base, subject.codes);
+    if (row.payload !== null) made.push(row);
+  }
+  return made;
+}
+
+/** The reservations whose rows `rows` still need for their bodies. */
+export function subjectsNeeded(rows: readonly { payload: string | null; subject_id: string | null }[]): string[] {
+  const ids = new Set<string>();
+  for (const row of rows) if (row.payload === null && row.subject_id !== null) ids.add(row.subject_id);
+  return [...ids];
+}

@@ -27,8 +27,8 @@ export type WebhookDelivery = {
   lastStatus: number | null;
   lastError: string | null;
   deliveredAt: number | null;
-  /** The body exactly as sent. */
-  payload: string;
+  /** The body exactly as sent (or to be sent); null only when it cannot be made (its reservation is missing). */
+  payload: string | null;
 };
 
 export type DeliveryQuery = {

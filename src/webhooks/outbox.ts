@@ -1,9 +1,18 @@
 // The transactional outbox: the deliveries one write-behind batch creates. Each store's apply
 // transaction asks OutboxPlan.of what the batch could emit for the endpoints subscribed now, reads
-// what the plan names (rows placed by earlier batches, the counts of the sales it touches) before
-// applying the batch, and inserts what `build` returns in the same transaction. So exactly the
-// journal's facts become events, each once (a replay skips what the progress row covers), and a
-// killed server loses none: the deliveries commit with the rows they describe or not at all.
+// the counts of the sales it touches (for sale.sold_out) before applying the batch, and inserts what
+// `build` returns in the same transaction. So exactly the journal's facts become events, each once (a
+// replay skips what the progress row covers), and a killed server loses none: the deliveries commit
+// with the rows they describe or not at all.
+//
+// A reservation's event is stored without its body: the body is made from the reservation's row
+// (fields that never change once a hold is placed, and codes that never change once delivered) and
+// the status the event's type gives, so it is the same whenever it is made. The store makes it when
+// a sender first claims the delivery and keeps it from then on (webhook-rows.ts). This keeps the
+// write-behind's share to one small row per event, where a body in every row cost 3 times the batch:
+// the request thread's machine pays for it while holds pour in, and a slow endpoint's backlog would
+// hold bodies nobody may ever read. Bodies that depend on the moment (a sale's counts when it sold
+// out) or carry their own data (a payment) are made here.
 //
 // Pure, like the ledger: no I/O and no clock inside; the caller passes the rows and `now`.
 //
@@ -28,13 +37,8 @@ export type SaleItemBase = { id: string; name: string; price: number; currency: 
 /** A sale as its public view needs it, with every item (in position order) and its available units. */
 export type SaleBase = { id: string; name: string; startsAt: number; endsAt: number; paused: boolean; items: SaleItemBase[] };
 
-/** Rows the store read in the batch's transaction, before applying it. */
-export type OutboxReads = {
-  reservations: ReadonlyMap<string, ReservationBase>;
-  sales: ReadonlyMap<string, SaleBase>;
-};
-
-export const NO_READS: OutboxReads = { reservations: new Map(), sales: new Map() };
+/** Rows the store read in the batch's transaction, before applying it: the sales the plan names. */
+export type OutboxReads = { sales: ReadonlyMap<string, SaleBase> };
 
 /** One row of webhook_deliveries as the write-behind creates it (status pending, no attempt yet). */
 export type OutboxDelivery = {
@@ -45,8 +49,10 @@ export type OutboxDelivery = {
   sequence: number;
   /** When the event happened (engine time, ms). */
   eventAt: number;
-  /** The request body exactly as it is sent on every attempt. */
-  payload: string;
+  /** The request body exactly as it is sent on every attempt; null for a reservation's event (made at its first claim). */
+  payload: string | null;
+  /** The reservation a reservation's event describes (its body is made from that row); null otherwise. */
+  subjectId: string | null;
   /** When the batch created it (ms): first due then, and the start of its retry window. */
   createdAt: number;
 };
@@ -91,8 +97,6 @@ export class OutboxPlan {
     private readonly entries: readonly JournalEntry[],
     private readonly subscriptions: readonly Subscription[],
     private readonly wanted: ReadonlySet<WebhookEventType>,
-    /** Reservations the events name that the batch did not place: the store reads their rows. */
-    readonly reservationIds: readonly string[],
     /** Sales whose counts the batch moves, for sale.sold_out: the store reads them with their items. */
     readonly saleIds: readonly string[],
   ) {}
@@ -104,50 +108,36 @@ export class OutboxPlan {
     for (const subscription of subscriptions) for (const type of subscription.events) wanted.add(type);
     const fresh = entries[0] !== undefined && entries[0].seq > appliedSeq ? entries : entries.filter((entry) => entry.seq > appliedSeq);
     if (fresh.length === 0) return null;
-    const placed = new Set<string>();
     const created = new Set<string>();
-    const reservationIds = new Set<string>();
     const saleIds = new Set<string>();
-    const soldOut = wanted.has("sale.sold_out");
-    for (const { event } of fresh) {
-      if (event.type === "hold_placed") placed.add(event.reservationId);
-      else if (event.type === "sale_created") created.add(event.saleId);
-      const named = OutboxPlan.reservationNeeded(event, wanted);
-      if (named !== null && !placed.has(named)) reservationIds.add(named);
-      if (soldOut && movesAvailable(event) && !created.has(event.saleId)) saleIds.add(event.saleId);
+    if (wanted.has("sale.sold_out")) {
+      for (const { event } of fresh) {
+        if (event.type === "sale_created") created.add(event.saleId);
+        else if (movesAvailable(event) && !created.has(event.saleId)) saleIds.add(event.saleId);
+      }
     }
-    return new OutboxPlan(fresh, subscriptions, wanted, [...reservationIds], [...saleIds]);
-  }
-
-  /** The reservation whose row an event's delivery needs, when an endpoint wants that delivery. */
-  private static reservationNeeded(event: SaleEvent, wanted: ReadonlySet<WebhookEventType>): string | null {
-    if (event.type === "hold_released") return wanted.has("reservation.released") ? event.reservationId : null;
-    if (event.type === "hold_expired") return wanted.has("reservation.expired") ? event.reservationId : null;
-    if (event.type === "payment_recorded" && event.confirm !== null) {
-      return wanted.has("reservation.confirmed") ? event.payment.reservationId : null;
-    }
-    return null;
+    return new OutboxPlan(fresh, subscriptions, wanted, [...saleIds]);
   }
 
   /** The deliveries of the batch, in sequence order. */
   build(journalId: string, reads: OutboxReads, now: number): OutboxDelivery[] {
     const deliveries: OutboxDelivery[] = [];
-    const placed = new Map<string, ReservationBase>();
     const sales = new Map<string, SaleCounts>();
     for (const [saleId, sale] of reads.sales) sales.set(saleId, new SaleCounts(sale));
-    // `data` is the JSON of the event's data, made only when some endpoint wants the event.
-    const emit = (type: WebhookEventType, eventId: string, sequence: number, eventAt: number, data: () => string) => {
-      if (!this.wanted.has(type)) return;
-      const payload = `{"id":${JSON.stringify(eventId)},"type":"${type}","createdAt":"${iso(eventAt)}","data":${data()}}`;
+    const push = (type: WebhookEventType, eventId: string, sequence: number, eventAt: number, payload: string | null, subjectId: string | null) => {
       for (const subscription of this.subscriptions) {
         if (subscription.events.has(type)) {
-          deliveries.push({ endpointId: subscription.endpointId, eventId, type, sequence, eventAt, payload, createdAt: now });
+          deliveries.push({ endpointId: subscription.endpointId, eventId, type, sequence, eventAt, payload, subjectId, createdAt: now });
         }
       }
     };
-    const reservation = (id: string) => placed.get(id) ?? reads.reservations.get(id);
-    // Holds placed in this batch are remembered only if a later event of it may end them.
-    const endsWanted = this.wanted.has("reservation.released") || this.wanted.has("reservation.expired") || this.wanted.has("reservation.confirmed");
+    const reservationEvent = (type: WebhookEventType, eventId: string, sequence: number, eventAt: number, reservationId: string) => {
+      if (this.wanted.has(type)) push(type, eventId, sequence, eventAt, null, reservationId);
+    };
+    // `data` is the JSON of the event's data, made only when some endpoint wants the event.
+    const madeNow = (type: WebhookEventType, eventId: string, sequence: number, eventAt: number, data: () => string) => {
+      if (this.wanted.has(type)) push(type, eventId, sequence, eventAt, eventJson(eventId, type, eventAt, data()), null);
+    };
     for (const { seq, event } of this.entries) {
       const eventId = `evt_${journalId}_${String(seq).padStart(SEQUENCE_DIGITS, "0")}`;
       // The sale's units before this event, for sale.sold_out: it fires when they reach 0 from above.
@@ -166,47 +156,63 @@ export class OutboxPlan {
         case "codes_added":
           counts?.add(event.itemId, event.codes.length);
           break;
-        case "hold_placed": {
-          const { reservationId: id, saleId, itemId, userId, quantity, amount, currency, at: createdAt, expiresAt } = event;
-          const base: ReservationBase = { id, saleId, itemId, userId, quantity, amount, currency, createdAt, expiresAt };
-          if (endsWanted) placed.set(id, base);
-          emit("reservation.held", eventId, seq, event.at, () => reservationJson(base, "held", NO_CODES));
-          counts?.add(itemId, -quantity);
+        case "hold_placed":
+          reservationEvent("reservation.held", eventId, seq, event.at, event.reservationId);
+          counts?.add(event.itemId, -event.quantity);
           break;
-        }
         case "hold_released":
-        case "hold_expired": {
-          const base = reservation(event.reservationId);
-          const status = event.type === "hold_released" ? "released" : "expired";
-          // A row that is nowhere means the store lacks the hold it ends; there is nothing to describe.
-          if (base !== undefined) emit(`reservation.${status}`, eventId, seq, event.at, () => reservationJson(base, status, NO_CODES));
+          reservationEvent("reservation.released", eventId, seq, event.at, event.reservationId);
           counts?.add(event.itemId, event.quantity);
           break;
-        }
+        case "hold_expired":
+          reservationEvent("reservation.expired", eventId, seq, event.at, event.reservationId);
+          counts?.add(event.itemId, event.quantity);
+          break;
         case "payment_recorded": {
           const { payment, confirm } = event;
           if (confirm !== null) {
-            const base = reservation(payment.reservationId);
-            if (base !== undefined) emit("reservation.confirmed", eventId, seq, event.at, () => reservationJson(base, "confirmed", confirm.codes));
+            reservationEvent("reservation.confirmed", eventId, seq, event.at, payment.reservationId);
             if (confirm.late) counts?.add(confirm.itemId, -confirm.quantity);
           }
           if (payment.outcome === "refund_required") {
             // A payment either confirms or asks for a refund; should one ever do both, the ids differ.
             const id = confirm === null ? eventId : `${eventId}_refund`;
-            emit("payment.refund_required", id, seq, event.at, () => JSON.stringify(paymentView(payment)));
+            madeNow("payment.refund_required", id, seq, event.at, () => JSON.stringify(paymentView(payment)));
           }
           break;
         }
       }
       if (counts !== undefined && before > 0 && counts.total === 0) {
-        emit("sale.sold_out", `${eventId}_sold_out`, seq, event.at, () => JSON.stringify(counts.publicView(event.at)));
+        madeNow("sale.sold_out", `${eventId}_sold_out`, seq, event.at, () => JSON.stringify(counts.publicView(event.at)));
       }
     }
     return deliveries;
   }
 }
 
-const NO_CODES: string[] = [];
+/** The request body: `{ id, type, createdAt, data }`, with `data` already JSON. */
+function eventJson(eventId: string, type: WebhookEventType, eventAt: number, data: string): string {
+  return `{"id":${JSON.stringify(eventId)},"type":"${type}","createdAt":"${iso(eventAt)}","data":${data}}`;
+}
+
+/** What each reservation event says of its reservation's status. */
+const STATUS_OF: Partial<Record<WebhookEventType, Reservation["status"]>> = {
+  "reservation.held": "held",
+  "reservation.confirmed": "confirmed",
+  "reservation.released": "released",
+  "reservation.expired": "expired",
+};
+
+/**
+ * The body of a reservation's event, made from its row and, once confirmed, its delivered codes:
+ * the reservation as its buyer saw it right after the event (what a row holds besides its status
+ * never changes after the hold is placed, nor do codes once delivered). Null for another type.
+ */
+export function reservationEventJson(eventId: string, type: WebhookEventType, eventAt: number, base: ReservationBase, codes: readonly string[]): string | null {
+  const status = STATUS_OF[type];
+  if (status === undefined) return null;
+  return eventJson(eventId, type, eventAt, reservationJson(base, status, codes));
+}
 
 /**
  * JSON.stringify(reservationView(...)) of the reservation, byte for byte (test/webhooks/outbox.test.ts

@@ -28,7 +28,7 @@ const OUTCOME_FLUSH_MS = 50;
 const OUTCOMES_PENDING_MAX = 20_000;
 const ENDPOINTS_REFRESH_MS = 1_000;
 /** The oldest pending event is read from the whole pending part of an index: not more often than this. */
-const OLDEST_REFRESH_MS = 2_000;
+const OLDEST_REFRESH_MS = 5_000;
 const PRUNE_INTERVAL_MS = 60_000;
 const PRUNE_ROWS_MAX = 5_000;
 /** After a store error, an endpoint's claims pause this long. */

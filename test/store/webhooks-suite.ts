@@ -34,7 +34,7 @@ function soldOutThrice(saleId: string): SaleEvent[] {
     type: "payment_recorded", saleId, at: at(i),
     payment: { paymentId: `pay-${r}`, eventId: `pe-${r}-${i}`, saleId, reservationId: `${saleId}.r${r}`, amount: 100, currency: "USD",
       status: "succeeded", outcome, receivedAt: at(i) },
-    confirm: outcome === "refund_required" ? null : { late, itemId: "a", quantity: 1, codes: late ? [] : ["C-1"], userId: "u", seq: r, row: r },
+    confirm: outcome === "refund_required" ? null : { late, itemId: "a", quantity: 1, codes: [], userId: "u", seq: r, row: r },
   });
   return [
     { type: "sale_created", saleId, at: at(1), sale: { id: saleId, name: "Drop", startsAt: T0, endsAt: T0 + 86_400_000, holdSeconds: 600, limitPerUser: 1,
@@ -95,8 +95,8 @@ export function runWebhookStoreSuite(name: string, newStore: NewStore): void {
         expect(deliveries.every((d) => d.status === "pending" && d.attempts === 0 && d.nextAttemptAt !== null)).toBe(true);
         const soldOut = (await allDeliveries(store, soldOutOnly.id)).filter((d) => d.id.startsWith(`evt_${journalId}_`));
         expect(soldOut.map((d) => d.id)).toEqual([3, 5, 8].map((seq) => eventId(journalId, seq, "_sold_out")));
-        payloads.push(deliveries.map((d) => d.payload.replaceAll(saleId, "S").replaceAll(journalId, "J")));
-        const bodies = deliveries.map((d) => JSON.parse(d.payload));
+        payloads.push(deliveries.map((d) => (d.payload ?? "").replaceAll(saleId, "S").replaceAll(journalId, "J")));
+        const bodies = deliveries.map((d) => JSON.parse(d.payload ?? "null"));
         expect(bodies[0]).toEqual({
           id: eventId(journalId, 2), type: "reservation.held", createdAt: new Date(T0 + 2000).toISOString(),
           data: { id: `${saleId}.r1`, saleId, itemId: "a", userId: "u1", quantity: 1, status: "held", amount: 100, currency: "USD",
@@ -104,7 +104,7 @@ export function runWebhookStoreSuite(name: string, newStore: NewStore): void {
         });
         // A released hold, read back from the row an earlier batch wrote (or placed in this one).
         expect(bodies[3].data).toMatchObject({ id: `${saleId}.r1`, userId: "u1", status: "released", codes: [] });
-        expect(bodies[6].data).toMatchObject({ id: `${saleId}.r2`, userId: "u2", status: "confirmed", codes: ["C-1"] });
+        expect(bodies[6].data).toMatchObject({ id: `${saleId}.r2`, userId: "u2", status: "confirmed", codes: [] });
         expect(bodies[8].data).toMatchObject({ id: `${saleId}.r3`, userId: "u3", status: "confirmed" });
         expect(bodies[9].data).toEqual({
           id: saleId, name: "Drop", startsAt: new Date(T0).toISOString(), endsAt: new Date(T0 + 86_400_000).toISOString(), status: "open",
@@ -119,6 +119,37 @@ export function runWebhookStoreSuite(name: string, newStore: NewStore): void {
       expect(payloads[2]).toEqual(payloads[0] as string[]);
       await store.webhooks.deleteEndpoint(everything.id, T0);
       await store.webhooks.deleteEndpoint(soldOutOnly.id, T0);
+    });
+
+    test("a confirmed reservation's event carries its delivered codes, in delivery order", async () => {
+      const store = await open();
+      const hook = endpoint(["reservation.held", "reservation.confirmed"]);
+      await store.webhooks.createEndpoint(hook, 100);
+      const saleId = freshId("sale");
+      const journalId = freshId("journal");
+      const at = T0 + 1000;
+      const events: SaleEvent[] = [
+        { type: "sale_created", saleId, at, sale: { id: saleId, name: "Codes", startsAt: T0, endsAt: T0 + 86_400_000, holdSeconds: 600, limitPerUser: 2,
+          items: [{ id: "c", name: "C", price: 5, currency: "USD", delivery: "codes", stock: 0 }] } },
+        { type: "codes_added", saleId, at, itemId: "c", codes: ["K-1", "K-2", "K-3"] },
+        { type: "hold_placed", saleId, at, reservationId: `${saleId}.r1`, seq: 1, row: 1, itemId: "c", userId: "u1", quantity: 2, amount: 10,
+          currency: "USD", expiresAt: at + 600_000, idempotencyKey: null, fingerprint: null, token: 0 },
+        { type: "payment_recorded", saleId, at: at + 1,
+          payment: { paymentId: "p1", eventId: "e1", saleId, reservationId: `${saleId}.r1`, amount: 10, currency: "USD", status: "succeeded", outcome: "confirmed", receivedAt: at + 1 },
+          confirm: { late: false, itemId: "c", quantity: 2, codes: ["K-1", "K-2"], userId: "u1", seq: 1, row: 1 } },
+      ];
+      await applyInBatches(store, journalId, events, [3, 1]);
+      const bodies = (await allDeliveries(store, hook.id)).map((d) => JSON.parse(d.payload ?? "null"));
+      expect(bodies.map((b) => [b.type, b.data.status, b.data.codes])).toEqual([
+        ["reservation.held", "held", []],
+        ["reservation.confirmed", "confirmed", ["K-1", "K-2"]],
+      ]);
+      // The body a sender claims is the one listed, and it stays that one from then on.
+      const now = Date.now() + 1000;
+      const claimed = await store.webhooks.claimDeliveries(hook.id, "s", now, now + 60_000, 10);
+      expect(claimed.map((d) => JSON.parse(d.payload))).toEqual(bodies);
+      expect((await allDeliveries(store, hook.id)).map((d) => JSON.parse(d.payload ?? "null"))).toEqual(bodies);
+      await store.webhooks.deleteEndpoint(hook.id, T0);
     });
 
     test("exactly once: a replayed batch creates nothing twice; no endpoint, nothing at all", async () => {

@@ -49,7 +49,7 @@ function deliveryView(delivery: StoredDelivery) {
     lastStatus: delivery.lastStatus,
     lastError: delivery.lastError,
     deliveredAt: iso(delivery.deliveredAt),
-    event: JSON.parse(delivery.payload) as unknown,
+    event: delivery.payload === null ? null : (JSON.parse(delivery.payload) as unknown),
   };
 }
 

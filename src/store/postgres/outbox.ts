@@ -1,12 +1,13 @@
 // The outbox's statements inside PostgreSQL's apply transaction (apply-batch.ts, postgres-store.ts):
-// the endpoints (reloaded only when their version moved), the rows a plan needs read before the
-// batch writes (webhooks/outbox.ts), and one unnest insert of the batch's deliveries. With no
-// endpoint registered nothing here runs. With one, a batch whose events some endpoint wants costs one
-// more round trip (the reads, pipelined) and one statement (the insert, pipelined with the batch).
+// the endpoints (reloaded only when their version moved), the sales a plan needs read before the
+// batch writes (for sale.sold_out, webhooks/outbox.ts), and one unnest insert of the batch's
+// deliveries. With no endpoint registered nothing here runs. With one, a batch costs one statement
+// more (the insert, pipelined with the batch), and one round trip when it moves a sale's counts and
+// an endpoint wants sale.sold_out.
 
 import type { PendingQuery, Row } from "postgres";
 import type { JournalEntry } from "../../journal/journal.ts";
-import { type OutboxDelivery, OutboxPlan, type OutboxReads, type ReservationBase, type SaleBase } from "../../webhooks/outbox.ts";
+import { type OutboxDelivery, OutboxPlan, type OutboxReads, type SaleBase } from "../../webhooks/outbox.ts";
 import { type SubscriptionCache, subscriptionOf } from "../../webhooks/subscriptions.ts";
 import type { StoreSql } from "./apply-batch.ts";
 
@@ -29,34 +30,13 @@ export async function outboxDeliveries(
 }
 
 async function read(tx: StoreSql, plan: OutboxPlan): Promise<OutboxReads> {
-  const ids = [...plan.reservationIds];
   const saleIds = [...plan.saleIds];
-  const [reservationRows, saleRows] = await Promise.all([
-    ids.length === 0
-      ? []
-      : tx`SELECT id, sale_id, item_id, user_id, quantity, amount, currency, created_at, expires_at
-           FROM reservations WHERE id = ANY(${ids}::text[])`,
-    saleIds.length === 0
-      ? []
-      : tx`SELECT s.id, s.name, s.starts_at, s.ends_at, s.paused, i.id AS item_id, i.name AS item_name, i.price, i.currency, i.available
-           FROM sales s JOIN items i ON i.sale_id = s.id
-           WHERE s.id = ANY(${saleIds}::text[]) ORDER BY s.id, i.position`,
-  ]);
-  const reservations = new Map<string, ReservationBase>();
-  for (const r of reservationRows) {
-    reservations.set(r.id as string, {
-      id: r.id as string,
-      saleId: r.sale_id as string,
-      itemId: r.item_id as string,
-      userId: r.user_id as string,
-      quantity: r.quantity as number,
-      amount: r.amount as number,
-      currency: r.currency as string,
-      createdAt: r.created_at as number,
-      expiresAt: r.expires_at as number,
-    });
-  }
   const sales = new Map<string, SaleBase>();
+  if (saleIds.length === 0) return { sales };
+  const saleRows = await tx`
+    SELECT s.id, s.name, s.starts_at, s.ends_at, s.paused, i.id AS item_id, i.name AS item_name, i.price, i.currency, i.available
+    FROM sales s JOIN items i ON i.sale_id = s.id
+    WHERE s.id = ANY(${saleIds}::text[]) ORDER BY s.id, i.position`;
   for (const r of saleRows) {
     let sale = sales.get(r.id as string);
     if (sale === undefined) {
@@ -65,7 +45,7 @@ async function read(tx: StoreSql, plan: OutboxPlan): Promise<OutboxReads> {
     }
     sale.items.push({ id: r.item_id as string, name: r.item_name as string, price: r.price as number, currency: r.currency as string, available: r.available as number });
   }
-  return { reservations, sales };
+  return { sales };
 }
 
 /** One INSERT of every delivery of the batch (arrays through unnest, one parameter per column). */
@@ -73,11 +53,12 @@ export function insertDeliveries(tx: StoreSql, deliveries: readonly OutboxDelive
   const column = <K extends keyof OutboxDelivery>(key: K) => deliveries.map((d) => d[key]);
   const createdAt = column("createdAt");
   return tx`
-    INSERT INTO webhook_deliveries (endpoint_id, event_id, type, sequence, payload, status, attempts, event_at, created_at,
-      next_attempt_at, window_started_at)
-    SELECT u.endpoint_id, u.event_id, u.type, u.sequence, u.payload, 'pending', 0, u.event_at, u.created_at, u.created_at, u.created_at
+    INSERT INTO webhook_deliveries (endpoint_id, event_id, type, sequence, payload, subject_id, status, attempts, event_at,
+      created_at, next_attempt_at, window_started_at)
+    SELECT u.endpoint_id, u.event_id, u.type, u.sequence, u.payload, u.subject_id, 'pending', 0, u.event_at, u.created_at, u.created_at, u.created_at
     FROM unnest(${column("endpointId")}::text[], ${column("eventId")}::text[], ${column("type")}::text[],
-      ${column("sequence")}::int8[], ${column("payload")}::text[], ${column("eventAt")}::int8[], ${createdAt}::int8[])
-      AS u(endpoint_id, event_id, type, sequence, payload, event_at, created_at)
+      ${column("sequence")}::int8[], ${column("payload")}::text[], ${column("subjectId")}::text[], ${column("eventAt")}::int8[],
+      ${createdAt}::int8[])
+      AS u(endpoint_id, event_id, type, sequence, payload, subject_id, event_at, created_at)
     ON CONFLICT (endpoint_id, event_id) DO NOTHING`;
 }

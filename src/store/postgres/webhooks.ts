@@ -5,7 +5,17 @@
 
 import type { TransactionSql } from "postgres";
 import type { DeliveryStatus } from "../../webhooks/event-types.ts";
-import { type DeliveryRow, deliveryOf, endpointOf, listingOrder, statusAfter } from "../webhook-rows.ts";
+import {
+  type DeliveryRow,
+  NO_SUBJECT_ERROR,
+  type Subject,
+  deliveryOf,
+  endpointOf,
+  fillBodies,
+  listingOrder,
+  statusAfter,
+  subjectsNeeded,
+} from "../webhook-rows.ts";
 import type {
   ClaimedDelivery,
   DeliveryOutcome,
@@ -18,7 +28,16 @@ import type {
 } from "../webhook-store.ts";
 import type { StoreSql } from "./apply-batch.ts";
 
-type Row = Record<string, unknown>;
+type Claimed = {
+  event_id: string;
+  type: string;
+  sequence: number;
+  payload: string | null;
+  subject_id: string | null;
+  attempts: number;
+  window_started_at: number;
+  event_at: number;
+};
 
 const bumpVersion = (tx: TransactionSql<{ int8: number }>) => tx`
   INSERT INTO webhook_state (id, endpoints_version) VALUES (1, 1)
@@ -27,7 +46,6 @@ const bumpVersion = (tx: TransactionSql<{ int8: number }>) => tx`
 /** Serializes registrations, so that two at once cannot both pass the bound on live endpoints. */
 const ENDPOINTS_LOCK_KEY = 0x57484b53; // "WHKS"
 
-const deliveryRow = (row: Row) => deliveryOf(row as DeliveryRow);
 
 export class PostgresWebhooks implements WebhookStore {
   constructor(private readonly sql: StoreSql) {}
@@ -75,13 +93,17 @@ export class PostgresWebhooks implements WebhookStore {
     const rows = await sql`
       SELECT * FROM webhook_deliveries WHERE endpoint_id = ${endpointId} ${sql.unsafe(where)} ${cursor}
       ORDER BY ${sql.unsafe(order)} LIMIT ${query.limit + 1}`;
-    const page = rows.slice(0, query.limit).map(deliveryRow);
-    return { deliveries: page, nextCursor: rows.length > query.limit ? (page[page.length - 1]?.id ?? null) : null };
+    const page = rows.slice(0, query.limit) as unknown as DeliveryRow[];
+    fillBodies(page, await subjects(sql, subjectsNeeded(page)));
+    const deliveries = page.map(deliveryOf);
+    return { deliveries, nextCursor: rows.length > query.limit ? (deliveries[deliveries.length - 1]?.id ?? null) : null };
   }
 
   async delivery(endpointId: string, id: string): Promise<WebhookDelivery | null> {
-    const [row] = await this.sql`SELECT * FROM webhook_deliveries WHERE endpoint_id = ${endpointId} AND event_id = ${id}`;
-    return row === undefined ? null : deliveryRow(row);
+    const [row] = (await this.sql`SELECT * FROM webhook_deliveries WHERE endpoint_id = ${endpointId} AND event_id = ${id}`) as unknown as DeliveryRow[];
+    if (row === undefined) return null;
+    fillBodies([row], await subjects(this.sql, subjectsNeeded([row])));
+    return deliveryOf(row);
   }
 
   async retryDelivery(endpointId: string, id: string, now: number): Promise<WebhookDelivery | null> {
@@ -100,27 +122,39 @@ export class PostgresWebhooks implements WebhookStore {
   }
 
   async claimDeliveries(endpointId: string, claimedBy: string, now: number, claimedUntil: number, limit: number): Promise<ClaimedDelivery[]> {
-    // The lease's end becomes the due time: a sender that dies leaves the delivery due again then.
-    const rows = await this.sql`
-      UPDATE webhook_deliveries AS d SET claimed_by = ${claimedBy}, claimed_until = ${claimedUntil}, next_attempt_at = ${claimedUntil}
-      FROM (SELECT endpoint_id, event_id FROM webhook_deliveries
-            WHERE endpoint_id = ${endpointId} AND status = 'pending' AND next_attempt_at <= ${now}
-            ORDER BY next_attempt_at, sequence LIMIT ${limit}
-            FOR UPDATE SKIP LOCKED) AS c
-      WHERE d.endpoint_id = c.endpoint_id AND d.event_id = c.event_id
-      RETURNING d.event_id, d.sequence, d.payload, d.attempts, d.window_started_at, d.event_at`;
-    return rows
-      .map((row) => ({
-        endpointId,
-        id: row.event_id as string,
-        sequence: row.sequence as number,
-        payload: row.payload as string,
-        attempts: row.attempts as number,
-        windowStartedAt: row.window_started_at as number,
-        eventAt: row.event_at as number,
-        claimedUntil,
-      }))
-      .sort((a, b) => a.eventAt - b.eventAt || a.sequence - b.sequence);
+    const claimed = (await this.sql.begin(async (tx) => {
+      // The lease's end becomes the due time: a sender that dies leaves the delivery due again then.
+      const rows = (await tx`
+        UPDATE webhook_deliveries AS d SET claimed_by = ${claimedBy}, claimed_until = ${claimedUntil}, next_attempt_at = ${claimedUntil}
+        FROM (SELECT endpoint_id, event_id FROM webhook_deliveries
+              WHERE endpoint_id = ${endpointId} AND status = 'pending' AND next_attempt_at <= ${now}
+              ORDER BY next_attempt_at, sequence LIMIT ${limit}
+              FOR UPDATE SKIP LOCKED) AS c
+        WHERE d.endpoint_id = c.endpoint_id AND d.event_id = c.event_id
+        RETURNING d.event_id, d.type, d.sequence, d.payload, d.subject_id, d.attempts, d.window_started_at, d.event_at`) as unknown as Claimed[];
+      // A reservation's event gets its body now, once, kept for every attempt and listing after.
+      const made = fillBodies(rows, await subjects(tx, subjectsNeeded(rows)));
+      if (made.length > 0) {
+        await tx`
+          UPDATE webhook_deliveries AS d SET payload = u.payload
+          FROM unnest(${made.map((r) => r.event_id)}::text[], ${made.map((r) => r.payload)}::text[]) AS u(event_id, payload)
+          WHERE d.endpoint_id = ${endpointId} AND d.event_id = u.event_id`;
+      }
+      const orphans = rows.filter((row) => row.payload === null).map((row) => row.event_id);
+      if (orphans.length > 0) {
+        await tx`
+          UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ${NO_SUBJECT_ERROR}, claimed_by = NULL, claimed_until = NULL
+          WHERE endpoint_id = ${endpointId} AND event_id = ANY(${orphans}::text[])`;
+      }
+      return rows;
+    })) as Claimed[];
+    const sendable: ClaimedDelivery[] = [];
+    for (const row of claimed) {
+      if (row.payload === null) continue;
+      const { event_id: id, sequence, payload, attempts, window_started_at: windowStartedAt, event_at: eventAt } = row;
+      sendable.push({ endpointId, id, sequence, payload, attempts, windowStartedAt, eventAt, claimedUntil });
+    }
+    return sendable.sort((a, b) => a.eventAt - b.eventAt || a.sequence - b.sequence);
   }
 
   async recordOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
@@ -170,4 +204,30 @@ export class PostgresWebhooks implements WebhookStore {
         LIMIT ${limit - gone.count})`;
     return gone.count + old.count;
   }
+}
+
+/** The rows and delivered codes of reservations, for the bodies of their events (one round trip). */
+async function subjects(sql: StoreSql | TransactionSql<{ int8: number }>, ids: string[]): Promise<Map<string, Subject>> {
+  const found = new Map<string, Subject>();
+  if (ids.length === 0) return found;
+  const [rows, codes] = await Promise.all([
+    sql`SELECT id, sale_id, item_id, user_id, quantity, amount, currency, created_at, expires_at FROM reservations WHERE id = ANY(${ids}::text[])`,
+    sql`SELECT reservation_id, code FROM codes WHERE reservation_id = ANY(${ids}::text[]) ORDER BY ordinal`,
+  ]);
+  for (const r of rows) {
+    const base = {
+      id: r.id as string,
+      saleId: r.sale_id as string,
+      itemId: r.item_id as string,
+      userId: r.user_id as string,
+      quantity: r.quantity as number,
+      amount: r.amount as number,
+      currency: r.currency as string,
+      createdAt: r.created_at as number,
+      expiresAt: r.expires_at as number,
+    };
+    found.set(base.id, { base, codes: [] });
+  }
+  for (const c of codes) found.get(c.reservation_id as string)?.codes.push(c.code as string);
+  return found;
 }

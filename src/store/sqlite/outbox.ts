@@ -1,11 +1,11 @@
 // The outbox's statements inside the embedded store's apply transaction (apply-batch.ts): the
-// endpoints (reloaded only when their version moved), the rows a plan needs read before the batch
-// writes (webhooks/outbox.ts), and the insert of the batch's deliveries. With no endpoint registered
-// none of them runs: `plan` returns null from the cache.
+// endpoints (reloaded only when their version moved), the sales a plan needs read before the batch
+// writes (for sale.sold_out, webhooks/outbox.ts), and the insert of the batch's deliveries. With no
+// endpoint registered none of them runs: `before` returns null from the cache.
 
 import type { Database } from "bun:sqlite";
 import type { JournalEntry } from "../../journal/journal.ts";
-import { type OutboxDelivery, OutboxPlan, type OutboxReads, type ReservationBase, type SaleBase } from "../../webhooks/outbox.ts";
+import { type OutboxDelivery, OutboxPlan, type OutboxReads, type SaleBase } from "../../webhooks/outbox.ts";
 import { SubscriptionCache, subscriptionOf } from "../../webhooks/subscriptions.ts";
 
 type Binding = string | number | null;
@@ -27,26 +27,19 @@ export function prepareOutbox(db: Database) {
   const q = <R = unknown>(sql: string) => db.prepare<R, Binding[]>(sql);
   const endpoints = q<{ id: string; events: string }>("SELECT id, events FROM webhook_endpoints WHERE deleted_at IS NULL ORDER BY created_at, id");
   // Ids travel as one JSON array (json_each), so a batch of any size is one statement.
-  const reservations = q<ReservationBase>(
-    `SELECT id, sale_id AS saleId, item_id AS itemId, user_id AS userId, quantity, amount, currency,
-       created_at AS createdAt, expires_at AS expiresAt
-     FROM reservations WHERE id IN (SELECT value FROM json_each(?))`,
-  );
   const sales = q<SaleItemRow>(
     `SELECT s.id, s.name, s.starts_at, s.ends_at, s.paused, i.id AS item_id, i.name AS item_name, i.price, i.currency, i.available
      FROM sales s JOIN items i ON i.sale_id = s.id
      WHERE s.id IN (SELECT value FROM json_each(?)) ORDER BY s.id, i.position`,
   );
   const insert = q(
-    `INSERT INTO webhook_deliveries (endpoint_id, event_id, type, sequence, payload, status, attempts, event_at, created_at,
-       next_attempt_at, window_started_at)
-     VALUES (?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)
+    `INSERT INTO webhook_deliveries (endpoint_id, event_id, type, sequence, payload, subject_id, status, attempts, event_at,
+       created_at, next_attempt_at, window_started_at)
+     VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?, ?, ?)
      ON CONFLICT (endpoint_id, event_id) DO NOTHING`,
   );
 
   function read(plan: OutboxPlan): OutboxReads {
-    const byId = new Map<string, ReservationBase>();
-    if (plan.reservationIds.length > 0) for (const row of reservations.all(JSON.stringify(plan.reservationIds))) byId.set(row.id, row);
     const bySale = new Map<string, SaleBase>();
     if (plan.saleIds.length > 0) {
       for (const row of sales.all(JSON.stringify(plan.saleIds))) {
@@ -58,7 +51,7 @@ export function prepareOutbox(db: Database) {
         sale.items.push({ id: row.item_id, name: row.item_name, price: row.price, currency: row.currency, available: row.available });
       }
     }
-    return { reservations: byId, sales: bySale };
+    return { sales: bySale };
   }
 
   return {
@@ -81,6 +74,6 @@ export function prepareOutbox(db: Database) {
   };
 
   function insertDelivery(d: OutboxDelivery): void {
-    insert.run(d.endpointId, d.eventId, d.type, d.sequence, d.payload, d.eventAt, d.createdAt, d.createdAt, d.createdAt);
+    insert.run(d.endpointId, d.eventId, d.type, d.sequence, d.payload, d.subjectId, d.eventAt, d.createdAt, d.createdAt, d.createdAt);
   }
 }

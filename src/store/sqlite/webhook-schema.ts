@@ -35,8 +35,13 @@ export const webhookDeliveries = sqliteTable(
     type: text("type").notNull(),
     /** The journal sequence number of the event: an endpoint's backlog drains in this order. */
     sequence: integer("sequence").notNull(),
-    /** The body exactly as sent (it is signed as is). */
-    payload: text("payload").notNull(),
+    /**
+     * The body exactly as sent (it is signed as is). A reservation's event gets it at its first claim,
+     * made from the reservation's row (webhooks/outbox.ts says why); null until then.
+     */
+    payload: text("payload"),
+    /** The reservation a reservation's event describes; null for other events. */
+    subjectId: text("subject_id"),
     status: text("status", { enum: ["pending", "delivered", "failed"] }).notNull(),
     attempts: integer("attempts").notNull().default(0),
     eventAt: integer("event_at").notNull(),

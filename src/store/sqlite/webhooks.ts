@@ -5,7 +5,19 @@
 
 import type { Database } from "bun:sqlite";
 import type { DeliveryStatus } from "../../webhooks/event-types.ts";
-import { type DeliveryRow, type EndpointRow, deliveryOf, endpointOf, listingOrder, statusAfter } from "../webhook-rows.ts";
+import type { ReservationBase } from "../../webhooks/outbox.ts";
+import {
+  type DeliveryRow,
+  type EndpointRow,
+  NO_SUBJECT_ERROR,
+  type Subject,
+  deliveryOf,
+  endpointOf,
+  fillBodies,
+  listingOrder,
+  statusAfter,
+  subjectsNeeded,
+} from "../webhook-rows.ts";
 import type {
   ClaimedDelivery,
   DeliveryOutcome,
@@ -20,7 +32,7 @@ import type {
 type Binding = string | number | null;
 
 const DELIVERY_COLUMNS =
-  "endpoint_id, event_id, type, status, sequence, attempts, event_at, created_at, next_attempt_at, last_attempt_at, last_status, last_error, delivered_at, payload";
+  "endpoint_id, event_id, type, status, sequence, attempts, event_at, created_at, next_attempt_at, last_attempt_at, last_status, last_error, delivered_at, payload, subject_id";
 /** Bumps the version the write-behind compares with its cached endpoints (subscriptions.ts). */
 const BUMP_VERSION = `INSERT INTO webhook_state (id, endpoints_version) VALUES (1, 1)
   ON CONFLICT (id) DO UPDATE SET endpoints_version = endpoints_version + 1`;
@@ -32,7 +44,7 @@ export const WEBHOOK_SQL = {
   claim: `UPDATE webhook_deliveries SET claimed_by = ?, claimed_until = ?, next_attempt_at = ?
     WHERE rowid IN (SELECT rowid FROM webhook_deliveries WHERE endpoint_id = ? AND status = 'pending' AND next_attempt_at <= ?
                     ORDER BY next_attempt_at, sequence LIMIT ?)
-    RETURNING event_id, sequence, payload, attempts, window_started_at, event_at`,
+    RETURNING event_id, type, sequence, payload, subject_id, attempts, window_started_at, event_at`,
   // Read from the pending entries of webhook_deliveries_due_idx alone (it carries event_at): as
   // long as the backlogs, not the history.
   oldestPending: `SELECT min((SELECT min(event_at) FROM webhook_deliveries d WHERE d.endpoint_id = e.id AND d.status = 'pending')) AS at
@@ -102,13 +114,17 @@ export class SqliteWebhooks implements WebhookStore {
   async listDeliveries(endpointId: string, query: DeliveryQuery): Promise<DeliveryPage> {
     const params: Binding[] = query.cursor === undefined ? [endpointId, query.limit + 1] : [endpointId, endpointId, query.cursor, query.limit + 1];
     const rows = this.q<DeliveryRow>(listingSql(query.status, query.cursor !== undefined)).all(...params);
-    const page = rows.slice(0, query.limit).map(deliveryOf);
-    return { deliveries: page, nextCursor: rows.length > query.limit ? (page[page.length - 1]?.id ?? null) : null };
+    const page = rows.slice(0, query.limit);
+    fillBodies(page, this.subjects(subjectsNeeded(page)));
+    const deliveries = page.map(deliveryOf);
+    return { deliveries, nextCursor: rows.length > query.limit ? (deliveries[deliveries.length - 1]?.id ?? null) : null };
   }
 
   async delivery(endpointId: string, id: string): Promise<WebhookDelivery | null> {
     const row = this.q<DeliveryRow>(`SELECT ${DELIVERY_COLUMNS} FROM webhook_deliveries WHERE endpoint_id = ? AND event_id = ?`).get(endpointId, id);
-    return row === null ? null : deliveryOf(row);
+    if (row === null) return null;
+    fillBodies([row], this.subjects(subjectsNeeded([row])));
+    return deliveryOf(row);
   }
 
   async retryDelivery(endpointId: string, id: string, now: number): Promise<WebhookDelivery | null> {
@@ -133,22 +149,57 @@ export class SqliteWebhooks implements WebhookStore {
     // that the write-behind of every worker needs.
     const due = this.q(WEBHOOK_SQL.dueProbe).get(endpointId, now);
     if (due === null) return [];
-    type Claimed = { event_id: string; sequence: number; payload: string; attempts: number; window_started_at: number; event_at: number };
-    const rows = this.db
-      .transaction(() => this.q<Claimed>(WEBHOOK_SQL.claim).all(claimedBy, claimedUntil, claimedUntil, endpointId, now, limit))
+    type Claimed = {
+      event_id: string;
+      type: string;
+      sequence: number;
+      payload: string | null;
+      subject_id: string | null;
+      attempts: number;
+      window_started_at: number;
+      event_at: number;
+    };
+    const claimed = this.db
+      .transaction(() => {
+        const rows = this.q<Claimed>(WEBHOOK_SQL.claim).all(claimedBy, claimedUntil, claimedUntil, endpointId, now, limit);
+        // A reservation's event gets its body now, once, kept for every attempt and listing after.
+        const setBody = this.q("UPDATE webhook_deliveries SET payload = ? WHERE endpoint_id = ? AND event_id = ?");
+        for (const row of fillBodies(rows, this.subjects(subjectsNeeded(rows)))) setBody.run(row.payload, endpointId, row.event_id);
+        const fail = this.q(
+          `UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ?, claimed_by = NULL, claimed_until = NULL
+           WHERE endpoint_id = ? AND event_id = ?`,
+        );
+        for (const row of rows) if (row.payload === null) fail.run(NO_SUBJECT_ERROR, endpointId, row.event_id);
+        return rows;
+      })
       .immediate();
-    return rows
-      .map((row) => ({
-        endpointId,
-        id: row.event_id,
-        sequence: row.sequence,
-        payload: row.payload,
-        attempts: row.attempts,
-        windowStartedAt: row.window_started_at,
-        eventAt: row.event_at,
-        claimedUntil,
-      }))
-      .sort((a, b) => a.eventAt - b.eventAt || a.sequence - b.sequence);
+    const sendable: ClaimedDelivery[] = [];
+    for (const row of claimed) {
+      if (row.payload === null) continue;
+      const { event_id: id, sequence, payload, attempts, window_started_at: windowStartedAt, event_at: eventAt } = row;
+      sendable.push({ endpointId, id, sequence, payload, attempts, windowStartedAt, eventAt, claimedUntil });
+    }
+    return sendable.sort((a, b) => a.eventAt - b.eventAt || a.sequence - b.sequence);
+  }
+
+  /** The rows and delivered codes of reservations, for the bodies of their events. */
+  private subjects(ids: readonly string[]): Map<string, Subject> {
+    const subjects = new Map<string, Subject>();
+    if (ids.length === 0) return subjects;
+    const list = JSON.stringify(ids);
+    for (const base of this.q<ReservationBase>(
+      `SELECT id, sale_id AS saleId, item_id AS itemId, user_id AS userId, quantity, amount, currency,
+         created_at AS createdAt, expires_at AS expiresAt
+       FROM reservations WHERE id IN (SELECT value FROM json_each(?))`,
+    ).all(list)) {
+      subjects.set(base.id, { base, codes: [] });
+    }
+    for (const row of this.q<{ reservation_id: string; code: string }>(
+      "SELECT reservation_id, code FROM codes WHERE reservation_id IN (SELECT value FROM json_each(?)) ORDER BY ordinal",
+    ).all(list)) {
+      subjects.get(row.reservation_id)?.codes.push(row.code);
+    }
+    return subjects;
   }
 
   async recordOutcomes(outcomes: readonly DeliveryOutcome[]): Promise<void> {
