@@ -26,6 +26,7 @@ import { theDrop } from "./scenarios/drop.ts";
 import { hotSaleHolds } from "./scenarios/holds.ts";
 import { endedHoldRounds, soak } from "./scenarios/ended-holds.ts";
 import { memoryAndRecovery } from "./scenarios/memory-recovery.ts";
+import { roomDrop } from "./scenarios/room-drop.ts";
 import { soldOutStorm } from "./scenarios/sold-out.ts";
 import { ceilingWebhooks, paymentWebhooks } from "./scenarios/webhooks.ts";
 import { mintBuyers } from "./tokens.ts";
@@ -53,6 +54,7 @@ function stampedeScenarios() {
     availabilityReads,
     theDrop,
     (ctx: BenchContext, contestant: Contestant) => paymentWebhooks(ctx, contestant as StampedeContestant),
+    roomDrop,
   ];
 }
 

@@ -32,8 +32,11 @@ const SCENARIO_TITLES: Record<Row["scenario"], string> = {
   memory: "7 memory, live holds",
   ended: "8 memory, rounds of ended holds",
   soak: "9 soak, one-second holds",
+  "room-joins": "10 waiting room: joins",
+  "room-polls": "10 waiting room: polls",
+  "room-admission": "10 waiting room: admission and sell-out",
 };
-const SCENARIO_ORDER: Row["scenario"][] = ["holds", "drop", "sold-out", "reads", "reads-etag", "webhooks", "recovery", "memory", "ended", "soak"];
+const SCENARIO_ORDER: Row["scenario"][] = ["holds", "drop", "sold-out", "reads", "reads-etag", "webhooks", "recovery", "memory", "ended", "soak", "room-joins", "room-polls", "room-admission"];
 
 const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");
 const number = (value: number | undefined, digits = 0) =>

@@ -79,6 +79,7 @@ export function judgeTargets(rows: Row[], scale: Scale): TargetResult[] {
       measured: times === undefined ? "usual design not measured" : `${times.toFixed(1)}×`,
       met: times === undefined ? null : times >= 40,
     });
+    waitingRoomTargets(rows, key, name, results);
   }
   const memory = rows.find((row) => row.scenario === "memory");
   if (memory !== undefined) {
@@ -124,6 +125,24 @@ export function judgeTargets(rows: Row[], scale: Scale): TargetResult[] {
   return results;
 }
 
+/** Issue 11's targets, from the rows of the drop with a waiting room (scenarios/room-drop.ts). */
+function waitingRoomTargets(rows: Row[], key: string, name: string, results: TargetResult[]): void {
+  const joins = find(rows, "room-joins", key);
+  const polls = find(rows, "room-polls", key);
+  const admission = find(rows, "room-admission", key);
+  if (joins === undefined) return;
+  results.push({ target: "waiting room: joins/s ≥ 0.5 of the ceiling", contestant: name, measured: ratio(joins.ratioToCeiling), met: joins.ratioToCeiling === undefined ? null : joins.ratioToCeiling >= 0.5 });
+  results.push({ target: "waiting room: polls/s ≥ 0.9 of the ceiling", contestant: name, measured: ratio(polls?.ratioToCeiling), met: polls?.ratioToCeiling === undefined ? null : polls.ratioToCeiling >= 0.9 });
+  if (admission === undefined) return;
+  const off = admission.metrics.paceOff ?? Number.NaN;
+  results.push({
+    target: "waiting room: admission within 5% of its pace, in exact order, sold out with 0 oversell and nobody left waiting",
+    contestant: name,
+    measured: `${(off * 100).toFixed(1)}% off the pace; ${admission.exactness}`,
+    met: off <= 0.05 && admission.exact === true,
+  });
+}
+
 /** Short per-row target notes for the main table. */
 export function rowTargets(row: Row, targets: TargetResult[]): string {
   const scenarioTargets: Record<string, string[]> = {
@@ -136,6 +155,9 @@ export function rowTargets(row: Row, targets: TargetResult[]): string {
     ended: ["ended holds"],
     soak: ["soak"],
     recovery: ["recovery"],
+    "room-joins": ["joins/s"],
+    "room-polls": ["polls/s"],
+    "room-admission": ["its pace"],
   };
   const wanted = scenarioTargets[row.scenario];
   if (wanted === undefined) return "";
@@ -158,5 +180,8 @@ function shortName(target: string): string {
   if (target.includes("ended holds")) return "±10%";
   if (target.includes("soak")) return "flat";
   if (target.includes("recovery")) return "≤1 s";
+  if (target.includes("joins/s")) return "≥0.5× ceiling";
+  if (target.includes("polls/s")) return "≥0.9× ceiling";
+  if (target.includes("its pace")) return "pace ±5%, exact";
   return target;
 }

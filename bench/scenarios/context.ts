@@ -61,7 +61,10 @@ export type ScenarioName =
   | "memory"
   | "ended"
   | "soak"
-  | "recovery";
+  | "recovery"
+  | "room-joins"
+  | "room-polls"
+  | "room-admission";
 
 export type Row = {
   scenario: ScenarioName;
