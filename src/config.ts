@@ -28,6 +28,10 @@ export type Config = {
   jwtAudience: string | undefined;
   /** One log line per request, with its request id (off by default: it costs a line per hold). */
   accessLog: boolean;
+  /** Node mode (API.md, "Several machines"): this server's name among the nodes; unset: one machine. */
+  nodeId: string | undefined;
+  /** How the other nodes reach this one (node mode only). */
+  advertiseUrl: string | undefined;
 };
 
 type Env = Record<string, string | undefined>;
@@ -49,6 +53,13 @@ export const SERVE_OPTIONS = [
   { flag: "rate-limit-address", env: "STAMPEDE_RATE_LIMIT_ADDRESS", default: "100", help: "requests/s per address, 0 = off" },
   { flag: "trust-proxy", env: "STAMPEDE_TRUST_PROXY", default: "0", help: "proxies in front (X-Forwarded-For depth)" },
   { flag: "access-log", env: "STAMPEDE_ACCESS_LOG", default: "0", help: "1 = a log line per request, with its request id" },
+  { flag: "node-id", env: "STAMPEDE_NODE_ID", default: "unset (one machine)", help: "node mode: this node's name (needs DATABASE_URL)" },
+  {
+    flag: "advertise-url",
+    env: "STAMPEDE_ADVERTISE_URL",
+    default: "unset",
+    help: "node mode: how the other nodes reach this one (http://10.0.0.5:3000)",
+  },
 ] as const;
 
 type FlagName = (typeof SERVE_OPTIONS)[number]["flag"];
@@ -121,6 +132,7 @@ export function loadConfig(args: readonly string[], env: Env): Config {
   if (accessLog !== undefined && accessLog.raw !== "0" && accessLog.raw !== "1") {
     throw new ConfigError(`${accessLog.name} must be 0 or 1, not "${accessLog.raw}"`);
   }
+  const node = nodeSettings(get("node-id"), get("advertise-url"), databaseUrl, env);
   return {
     port: port === undefined ? 3000 : integer(port.name, port.raw, 0, 65535),
     host: get("host")?.raw ?? "0.0.0.0",
@@ -134,7 +146,48 @@ export function loadConfig(args: readonly string[], env: Env): Config {
     jwtIssuer: env.STAMPEDE_JWT_ISSUER || undefined,
     jwtAudience: env.STAMPEDE_JWT_AUDIENCE || undefined,
     accessLog: accessLog?.raw === "1",
+    ...node,
   };
+}
+
+/** Secrets every node must share: any node answers any request, and the nodes' links use the admin token. */
+const NODE_SHARED_SECRETS = ["STAMPEDE_ADMIN_TOKEN", "STAMPEDE_WEBHOOK_SECRET"] as const;
+
+type Setting = { name: string; raw: string } | undefined;
+
+/**
+ * Node mode's settings, checked together: a node id needs PostgreSQL (the leases and the record live
+ * there), an advertise URL the others can reach, and the secrets set alike on every node (secrets
+ * generated per data dir would differ from node to node, and a buyer's token from one node would be
+ * refused by the next).
+ */
+function nodeSettings(nodeId: Setting, advertiseUrl: Setting, databaseUrl: Setting, env: Env): Pick<Config, "nodeId" | "advertiseUrl"> {
+  if (nodeId === undefined) {
+    if (advertiseUrl !== undefined) throw new ConfigError(`${advertiseUrl.name} is for node mode only: set STAMPEDE_NODE_ID (--node-id) too`);
+    return { nodeId: undefined, advertiseUrl: undefined };
+  }
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(nodeId.raw)) {
+    throw new ConfigError(`${nodeId.name} must be 1 to 64 letters, digits, "_" or "-", not "${nodeId.raw}"`);
+  }
+  if (databaseUrl === undefined) {
+    throw new ConfigError(`node mode (${nodeId.name}) needs DATABASE_URL (--database-url): the nodes share one PostgreSQL`);
+  }
+  if (advertiseUrl === undefined) {
+    throw new ConfigError(`node mode (${nodeId.name}) needs STAMPEDE_ADVERTISE_URL (--advertise-url): how the other nodes reach this one`);
+  }
+  let parsed: URL | null = null;
+  try {
+    parsed = new URL(advertiseUrl.raw);
+  } catch {}
+  if (parsed === null || (parsed.protocol !== "http:" && parsed.protocol !== "https:") || parsed.pathname !== "/" || parsed.search !== "") {
+    throw new ConfigError(`${advertiseUrl.name} must look like http://10.0.0.5:3000, not "${advertiseUrl.raw}"`);
+  }
+  const missing: string[] = NODE_SHARED_SECRETS.filter((name) => !env[name]);
+  if (!env.STAMPEDE_JWT_SECRET && !env.STAMPEDE_JWT_PUBLIC_KEY) missing.push("STAMPEDE_JWT_SECRET (or STAMPEDE_JWT_PUBLIC_KEY)");
+  if (missing.length > 0) {
+    throw new ConfigError(`node mode needs ${missing.join(", ")} set, the same on every node (generated secrets would differ between nodes)`);
+  }
+  return { nodeId: nodeId.raw, advertiseUrl: parsed.origin };
 }
 
 /** How long the start-up check waits for PostgreSQL to answer its first message. */

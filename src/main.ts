@@ -90,6 +90,7 @@ async function serve(config: Config): Promise<void> {
     workers: config.workers,
     dataDir: config.dataDir,
     store: config.databaseUrl ? "postgres" : "sqlite",
+    ...(config.nodeId === undefined ? {} : { node: config.nodeId, advertiseUrl: config.advertiseUrl }),
     journalEventsMovedThroughStore: prepared.moved,
     ...(prepared.storeProblem === null ? {} : { storeUnreachable: prepared.storeProblem }),
   });

@@ -34,6 +34,11 @@ import { VERSION } from "./version.ts";
 import { WebhookSenderThread } from "./webhooks/sender-handle.ts";
 import { watchWebhookSender } from "./webhooks/sender-metrics.ts";
 import { senderOptionsFromEnv } from "./webhooks/sender-options.ts";
+import { archiveJournal } from "./node/journal-archive.ts";
+import { NodeSaleOwner } from "./node/node-owner.ts";
+import type { NodeSnapshot } from "./node/node-snapshots.ts";
+import { type NodeParts, startNode } from "./node/start-node.ts";
+import { startingEmpty } from "./node/starting-empty.ts";
 
 /** How long a stop waits for open connections before closing them. */
 const STOP_GRACE_MS = 5_000;
@@ -94,19 +99,24 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   // locked) by their supervisor.
   const prepared: Prepared | null = cluster === undefined ? await prepareDataDir(config, 1, log) : null;
   const store = openStore(config);
-  const journalId = `journal-${cluster?.index ?? 0}`;
-  const journalPath = join(config.dataDir, `${journalId}.db`);
+  const journalFile = `journal-${cluster?.index ?? 0}`;
+  const journalPath = join(config.dataDir, `${journalFile}.db`);
+  // Node mode: journal ids are the store's record of each journal, so they name the node too; and a
+  // worker starts on a fresh journal (its sales come from PostgreSQL as it wins their leases).
+  const nodeId = config.nodeId;
+  const journalId = nodeId === undefined ? journalFile : `${nodeId}.${journalFile}`;
+  if (nodeId !== undefined) archiveJournal(journalPath);
   const journal = new Journal(journalPath, config.durability, { checkpoints: "manual" });
   const snapshots = new SnapshotFile(snapshotsPathOf(journalPath), config.durability);
   const metrics = new ServerMetrics({ worker: cluster?.index ?? 0 });
   // The buyer's hold limit is taken at the sale's owner, where every worker's holds of that sale
   // arrive, so N workers cannot multiply it.
   const buyerLimits = new TokenBuckets(config.rateLimitBuyer, config.rateLimitBuyer * 2);
-  const owner = new SaleOwner({
+  const ownerOptions = {
     buyerLimits,
     journal,
     snapshots,
-    store,
+    store: nodeId === undefined ? store : startingEmpty(store),
     journalId,
     ...(cluster === undefined ? {} : { owns: (saleId: string) => ownerOf(saleId, cluster.workers) === cluster.index }),
     background: new BackgroundThread({
@@ -116,6 +126,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       journalId,
       dataDir: config.dataDir,
       databaseUrl: config.databaseUrl,
+      storeCommittedByOwner: nodeId !== undefined,
     }),
     metrics,
     journalBacklogMax: JOURNAL_BACKLOG_MAX,
@@ -128,8 +139,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         flushLog();
         process.exit(70);
       }),
-  });
+  };
+  const owner = nodeId === undefined ? new SaleOwner(ownerOptions) : new NodeSaleOwner({ ...ownerOptions, nodeStore: store });
   metrics.watch(owner);
+  let node: NodeParts | null = null;
   const addressLimits = new AddressLimits(config.rateLimitAddress, config.rateLimitAddress * 2);
   const gateway =
     cluster === undefined
@@ -144,6 +157,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           refusedFromCopy: metrics.refusalChild("copy", "sold_out"),
           onEvent: (op, args) => {
             if (op === "grants") addressLimits.absorb(args as AddressGrants);
+            else if (op === "node-snapshot") node?.peerSnapshot(args as NodeSnapshot);
           },
         });
   if (gateway !== null) {
@@ -164,6 +178,23 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   snapshots.close();
   // Peers reach this worker only once it serves: a command sent again after a restart finds its sales.
   gateway?.listen();
+  if (nodeId !== undefined && owner instanceof NodeSaleOwner) {
+    node = startNode({
+      nodeId,
+      advertiseUrl: config.advertiseUrl as string,
+      databaseUrl: config.databaseUrl as string,
+      workers: cluster?.workers ?? 1,
+      index: cluster?.index ?? 0,
+      owner,
+      inner: gateway ?? owner,
+      store,
+      journal,
+      journalId,
+      adminToken: secrets.adminToken,
+      broadcast: (snapshot) => gateway?.broadcast("node-snapshot", snapshot),
+      log,
+    });
+  }
   log("info", "recovered", {
     journal: journalId,
     sales: owner.saleCount,
@@ -179,7 +210,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           dataDir: config.dataDir,
           databaseUrl: config.databaseUrl,
           options: webhookOptions,
-          name: `sender@${env.STAMPEDE_NODE_ID ?? "local"}`,
+          name: `sender@${nodeId ?? "local"}`,
           userAgent: `Stampede-Webhooks/${VERSION}`,
           log,
         })
@@ -200,7 +231,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   metrics.watchAdmission(admission);
   const app = createApp({
     version: VERSION,
-    gateway: gateway ?? owner,
+    gateway: node?.gateway ?? gateway ?? owner,
     ...(gateway === null ? {} : { renderMetrics: async () => renderSnapshots(await gateway.metricsSnapshots()) }),
     buyer: createBuyerVerifier({
       ...(secrets.jwtSecret === undefined ? {} : { secret: secrets.jwtSecret }),
@@ -220,6 +251,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     webhooks: store.webhooks,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
+  // Node mode: the other nodes' links come in on the same port (node/node-links.ts).
+  node?.mount(app);
   app.listen({
     port: config.port,
     hostname: config.host,
@@ -243,12 +276,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         // Stop accepting; requests in flight are answered. Streams (SSE) never end by themselves,
         // so after a bound the remaining connections are closed.
         admission.close(); // ends the event streams, which would otherwise hold the stop for STOP_GRACE_MS
+        node?.closeLinks(); // so do the links of other nodes
         const graceful = server.stop(false);
         const bound = new Promise<"timeout">((resolve) => setTimeout(() => resolve("timeout"), STOP_GRACE_MS).unref());
         if ((await Promise.race([graceful, bound])) === "timeout") await server.stop(true);
         try {
           await owner.stop();
         } finally {
+          // After the owner drained: its leases go back at once, and the node is marked gone.
+          await node?.stop();
           await webhookSender?.stop();
           gateway?.stop();
           lag.stop();

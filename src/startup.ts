@@ -26,6 +26,14 @@ export async function prepareDataDir(
   const lock = lockDataDir(config.dataDir);
   try {
     const storeProblem = await storeUnreachable(config);
+    if (config.nodeId !== undefined) {
+      // Node mode: PostgreSQL holds everything any node acknowledged, and the journals are audit
+      // logs only (node/journal-archive.ts): nothing moves through the store, but it must answer.
+      if (storeProblem !== null) throw new ConfigError(storeProblem);
+      await (await openMigratedStore(config)).close();
+      writeLayout(config.dataDir, workers);
+      return { lock, moved: 0, storeProblem: null };
+    }
     const haveJournals = journalFiles(config.dataDir).length > 0;
     let moved = 0;
     if (!journalsFit(config.dataDir, workers)) {

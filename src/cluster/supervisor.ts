@@ -100,6 +100,7 @@ export class Supervisor {
         STAMPEDE_RATE_LIMIT_ADDRESS: String(config.rateLimitAddress),
         STAMPEDE_TRUST_PROXY: String(config.trustProxy),
         ...(config.databaseUrl === undefined ? {} : { DATABASE_URL: config.databaseUrl }),
+        ...(config.nodeId === undefined ? {} : { STAMPEDE_NODE_ID: config.nodeId, STAMPEDE_ADVERTISE_URL: config.advertiseUrl }),
         STAMPEDE_WORKERS: String(config.workers),
         STAMPEDE_WORKER_INDEX: String(slot.index),
         STAMPEDE_SOCKET_DIR: this.socketDir,

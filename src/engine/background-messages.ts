@@ -19,7 +19,8 @@ export type BackgroundInit = {
 
 export type ToBackground =
   | BackgroundInit
-  | { type: "notify"; lastSeq: number }
+  /** `applied`: node mode, where the owner's commits put everything in the store already. */
+  | { type: "notify"; lastSeq: number; applied?: number }
   | { type: "drain"; id: number }
   | { type: "snapshot"; saleId: string; seq: number; bytes: Uint8Array }
   /** Delete journal batches through `bound` (what every sale's snapshot covers), within what the store has. */

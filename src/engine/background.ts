@@ -44,6 +44,11 @@ export type BackgroundThreadOptions = {
   dataDir: string;
   databaseUrl: string | undefined;
   options?: WriteBehindOptions;
+  /**
+   * Node mode: each batch is in the store before it is journaled (node/node-commit.ts), so the
+   * thread never copies the journal into the store; it still writes snapshots and truncates.
+   */
+  storeCommittedByOwner?: boolean;
 };
 
 export class BackgroundThread implements Background {
@@ -68,6 +73,7 @@ export class BackgroundThread implements Background {
     return this.state.applied;
   }
   get backlog(): number {
+    if (this.config.storeCommittedByOwner === true) return 0;
     return Math.max(0, this.config.journal.lastSeq - this.state.applied);
   }
   get connected(): boolean {
@@ -119,11 +125,11 @@ export class BackgroundThread implements Background {
     const lastSeq = this.config.journal.lastSeq;
     if (lastSeq === this.notified) return;
     this.notified = lastSeq;
-    this.send({ type: "notify", lastSeq });
+    this.send(this.config.storeCommittedByOwner === true ? { type: "notify", lastSeq, applied: lastSeq } : { type: "notify", lastSeq });
   }
 
   caughtUp(seq: number, timeoutMs: number): Promise<boolean> {
-    if (this.state.applied >= seq) return Promise.resolve(true);
+    if (this.state.applied >= seq || this.config.storeCommittedByOwner === true) return Promise.resolve(true);
     this.notifyNow();
     return this.waiters.wait(seq, timeoutMs);
   }

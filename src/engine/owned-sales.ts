@@ -86,6 +86,15 @@ export class OwnedSales {
     else this.roomSaleIds.delete(saleId);
   }
 
+  /**
+   * Forget a sale this owner no longer owns (node mode: its lease moved to another node). The caller
+   * has let everything decided for it commit; its journal rows stay as the audit log.
+   */
+  remove(saleId: string): void {
+    this.byId.delete(saleId);
+    this.roomSaleIds.delete(saleId);
+  }
+
   /** Decide a command on a sale at `now`, holds past their time expiring first. */
   execute(sale: OwnedSale, command: SaleCommand, now: number, known?: Reservation): Outcome {
     const ledger = sale.ledger;

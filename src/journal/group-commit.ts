@@ -5,9 +5,21 @@
 // Callers are told through replies queued with `defer(reply, value)`: a function and its argument,
 // kept in two arrays, so that a hold costs no promise and no closure here (the HTTP layer makes the
 // one promise a request needs). `durable()` is the promise form for the cold paths.
+//
+// Node mode sets a gate: each batch is first committed elsewhere (PostgreSQL, node/node-commit.ts),
+// asynchronously, and only then appended to the journal (which holds only what the gate accepted:
+// the audit log) and answered. One batch is in flight at a time; what is decided meanwhile waits in
+// `pending` and goes as the next batch the moment the first one lands.
 
+import { invariant } from "../ledger/invariant.ts";
 import type { SaleEvent } from "../ledger/types.ts";
-import type { Journal } from "./journal.ts";
+import type { Journal, JournalEntry } from "./journal.ts";
+
+/**
+ * Commits a batch, numbered as the journal will number it, before the journal and the replies; a
+ * rejection is a failed commit (the owner stops: memory holds decisions that are not durable).
+ */
+export type CommitGate = (entries: readonly JournalEntry[]) => Promise<void>;
 
 /** Most events one journal row takes; a larger turn writes several rows in the same call. */
 export const COMMIT_BATCH_MAX = 50_000;
@@ -23,6 +35,10 @@ export class GroupCommit {
   private values: unknown[] = [];
   private scheduled = false;
   private failed: unknown = null;
+  /** Node mode's gate (see above); null: the journal is the durability point. */
+  gate: CommitGate | null = null;
+  /** A gated batch is on its way: nothing may be answered as if nothing were pending. */
+  private inFlight = false;
 
   constructor(
     private readonly journal: Journal,
@@ -41,7 +57,7 @@ export class GroupCommit {
    * and nothing waits (an answer may rest on events of this turn that are not yet durable).
    */
   defer<T>(reply: (value: T) => void, value: T): void {
-    if (this.pending.length === 0 && this.replies.length === 0) {
+    if (this.pending.length === 0 && this.replies.length === 0 && !this.inFlight) {
       reply(value);
       return;
     }
@@ -60,7 +76,7 @@ export class GroupCommit {
   }
 
   get busy(): boolean {
-    return this.pending.length > 0;
+    return this.pending.length > 0 || this.inFlight;
   }
 
   /** Make sure what is pending gets committed this turn even if nobody waits for it (expiries). */
@@ -74,6 +90,7 @@ export class GroupCommit {
   commit(): void {
     this.scheduled = false;
     if (this.failed !== null) return;
+    if (this.gate !== null) return this.commitGated(this.gate);
     const committed = this.pending;
     const replies = this.replies;
     const values = this.values;
@@ -95,6 +112,55 @@ export class GroupCommit {
       this.hooks.committed(committed, performance.now() - started);
     }
     for (let index = 0; index < replies.length; index += 1) (replies[index] as Reply)(values[index] as never);
+  }
+
+  /**
+   * The gated commit: take what is pending, have the gate commit it, then journal and answer it.
+   * While a batch is in flight, a call only makes sure another batch follows.
+   */
+  private commitGated(gate: CommitGate): void {
+    if (this.inFlight) return;
+    const committed = this.pending;
+    const replies = this.replies;
+    const values = this.values;
+    this.pending = [];
+    this.replies = [];
+    this.values = [];
+    if (committed.length === 0) {
+      for (let index = 0; index < replies.length; index += 1) (replies[index] as Reply)(values[index] as never);
+      return;
+    }
+    this.inFlight = true;
+    const first = this.journal.lastSeq + 1;
+    const entries: JournalEntry[] = committed.map((event, index) => ({ seq: first + index, event }));
+    const started = performance.now();
+    gate(entries).then(
+      () => {
+        this.inFlight = false;
+        if (this.failed !== null) return;
+        try {
+          for (let from = 0; from < committed.length; from += COMMIT_BATCH_MAX) {
+            this.journal.append(committed.length <= COMMIT_BATCH_MAX ? committed : committed.slice(from, from + COMMIT_BATCH_MAX), this.hooks.now());
+          }
+          // The gate committed these numbers; the journal must have given them the same ones.
+          invariant(this.journal.lastSeq === first + committed.length - 1, "the journal numbered a gated batch differently");
+        } catch (error) {
+          this.failed = error;
+          this.hooks.failed(error);
+          return;
+        }
+        this.hooks.committed(committed, performance.now() - started);
+        for (let index = 0; index < replies.length; index += 1) (replies[index] as Reply)(values[index] as never);
+        // What was decided while this batch was away goes now, as one batch.
+        if (this.pending.length > 0 || this.replies.length > 0) this.commit();
+      },
+      (error: unknown) => {
+        this.inFlight = false;
+        if (this.failed !== null) return;
+        this.failed = error;
+        this.hooks.failed(error);
+      },
+    );
   }
 
   /** Refuse to commit anything again (an invariant broke: the process is stopping). */

@@ -99,6 +99,17 @@ export class WriteBehind {
     return this.lastSeq() - this.applied;
   }
 
+  /**
+   * The store holds the journal through `seq` already (node mode commits each batch there before
+   * journaling it): nothing up to it is flushed, and truncation may go that far.
+   */
+  appliedElsewhere(seq: number): void {
+    if (seq <= this.applied) return;
+    this.applied = seq;
+    this.report();
+    this.waiters.reached(seq);
+  }
+
   /** Called after each journal commit. */
   notify(): void {
     if (this.stopped || !this.opened || this.running || this.timer !== null) return;

@@ -8,7 +8,7 @@
 import { and, asc, eq, gt, sql } from "drizzle-orm";
 import { drizzle, type PostgresJsDatabase } from "drizzle-orm/postgres-js";
 import { migrate } from "drizzle-orm/postgres-js/migrator";
-import postgres from "postgres";
+import postgres, { type Row } from "postgres";
 import type { JournalEntry } from "../../journal/journal.ts";
 import type { StoredSale } from "../../ledger/restore.ts";
 import type { Payment, PaymentOutcome, Reservation } from "../../ledger/types.ts";
@@ -17,6 +17,7 @@ import { codesByReservation, toReservation } from "../reservation-row.ts";
 import type { ReservationPage, ReservationQuery, Store } from "../store.ts";
 import { FoldedBatch, type StoreSql, batchStatements } from "./apply-batch.ts";
 import { SubscriptionCache } from "../../webhooks/subscriptions.ts";
+import { ensureNodeSchema } from "../../node/schema.ts";
 import { loadSale } from "./load-sale.ts";
 import { insertDeliveries, outboxDeliveries } from "./outbox.ts";
 import * as schema from "./schema.ts";
@@ -27,6 +28,15 @@ const MIGRATION_LOCK_KEY = 0x53544d50;
 
 /** A batch still unfinished after this long is abandoned: its connection is dropped, the batch retried. */
 const APPLY_TIMEOUT_MS = 60_000;
+
+/**
+ * Node mode: the server ends a commit's transaction left open this long (its node lost PostgreSQL
+ * between BEGIN and COMMIT), so that the lease rows it locked cannot hold a takeover back for long.
+ */
+const FENCED_IDLE_IN_TRANSACTION_MS = 2_000;
+
+/** The lease check of a node-mode commit: the batch's sales, each with the epoch its owner holds. */
+export type LeaseFence = { nodeId: string; saleIds: string[]; epochs: number[] };
 
 export type PostgresStoreOptions = {
   /** Connections for recovery's parallel selects. */
@@ -64,6 +74,8 @@ export class PostgresStore implements Store {
   private flusher: StoreSql | null = null;
   /** Batches run one after another, never interleaved on the flusher's connection. */
   private applying: Promise<void> = Promise.resolve();
+  /** Node mode's commits, on a connection of their own (commitFenced). */
+  private committer: StoreSql | null = null;
   /** The endpoints the write-behind creates deliveries for (webhooks/subscriptions.ts). */
   private readonly subscriptions = new SubscriptionCache();
   readonly webhooks: PostgresWebhooks;
@@ -88,6 +100,7 @@ export class PostgresStore implements Store {
     try {
       await client`SELECT pg_advisory_lock(${MIGRATION_LOCK_KEY})`;
       await migrate(drizzle({ client }), { migrationsFolder: migrationsFolder("postgres") });
+      await ensureNodeSchema(client);
       await client`SELECT pg_advisory_unlock(${MIGRATION_LOCK_KEY})`;
     } finally {
       // Ending the session also releases the lock should the migration have failed.
@@ -134,6 +147,26 @@ export class PostgresStore implements Store {
       throw error;
     } finally {
       clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Node mode's group commit (node/node-commit.ts): the batch applied exactly as the write-behind
+   * applies it, in one transaction that first passes the lease fence. A stale owner's batch is
+   * refused whole (SQLSTATE SL001) and nothing of it is written. One at a time: the group commit
+   * keeps one batch in flight. After any failure the connection is thrown away, as in applyOnce.
+   */
+  async commitFenced(journalId: string, entries: readonly JournalEntry[], fence: LeaseFence): Promise<void> {
+    this.committer ??= connect(this.url, 1, this.connectTimeoutSeconds, "stampede-node-commit", {
+      idle_in_transaction_session_timeout: String(FENCED_IDLE_IN_TRANSACTION_MS),
+    });
+    const client = this.committer;
+    try {
+      await applyBatch(client, journalId, entries, this.subscriptions, fence);
+    } catch (error) {
+      if (this.committer === client) this.committer = null;
+      client.end({ timeout: 0 }).catch(() => {});
+      throw error;
     }
   }
 
@@ -222,25 +255,47 @@ export class PostgresStore implements Store {
 
   async close(): Promise<void> {
     await this.applying;
-    await Promise.all([this.flusher?.end({ timeout: 5 }), this.recovery.end({ timeout: 5 }), this.read.end({ timeout: 5 })]);
+    await Promise.all([
+      this.flusher?.end({ timeout: 5 }),
+      this.committer?.end({ timeout: 5 }),
+      this.recovery.end({ timeout: 5 }),
+      this.read.end({ timeout: 5 }),
+    ]);
   }
 }
 
-/** The batch's transaction on a reserved connection, every statement pipelined (see applyOnce). */
-async function applyBatch(client: StoreSql, journalId: string, entries: readonly JournalEntry[], subscriptions: SubscriptionCache): Promise<void> {
+/**
+ * The batch's transaction on a reserved connection, every statement pipelined (see applyOnce). With a
+ * fence (node mode), the lease check runs first and a refused check fails the whole transaction.
+ */
+async function applyBatch(
+  client: StoreSql,
+  journalId: string,
+  entries: readonly JournalEntry[],
+  subscriptions: SubscriptionCache,
+  fence?: LeaseFence,
+): Promise<void> {
   const last = entries[entries.length - 1];
   if (last === undefined) return;
   const tx = await client.reserve();
   // Lock this journal's progress row for the whole transaction: a second flusher of the same
   // journal (a restarted worker racing an old one) waits here, then skips what this one wrote. The
   // endpoints' version rides on the same read (webhooks/subscriptions.ts).
-  const [, , progress] = await Promise.all([
+  const opening = await Promise.all([
     tx`BEGIN`,
+    ...(fence === undefined ? [] : [tx`SELECT stampede_fence(${fence.nodeId}, ${fence.saleIds}::text[], ${fence.epochs}::int8[])`]),
     tx`INSERT INTO journal_progress (journal_id, seq) VALUES (${journalId}, 0) ON CONFLICT (journal_id) DO NOTHING`,
     tx`SELECT seq, (SELECT endpoints_version FROM webhook_state WHERE id = 1) AS endpoints_version
        FROM journal_progress WHERE journal_id = ${journalId} FOR UPDATE`,
   ]);
+  const progress = opening[opening.length - 1] as Row[];
   const appliedSeq = (progress[0]?.seq as number | undefined) ?? 0;
+  // A node's commit comes before its journal: its numbers are new to the store, never a replay. A
+  // batch the store would skip as applied would be acknowledged and lost, so it is a bug that stops.
+  if (fence !== undefined && appliedSeq >= (entries[0] as JournalEntry).seq) {
+    await Promise.all([tx`ROLLBACK`]).finally(() => tx.release());
+    throw new Error(`node commit of ${journalId} at seq ${(entries[0] as JournalEntry).seq}, but the store has applied through ${appliedSeq}`);
+  }
   // Webhook deliveries are created in this same transaction (the outbox), from rows read before the
   // batch writes; a moved version reloads the endpoints first.
   const endpointsVersion = (progress[0]?.endpoints_version as number | null | undefined) ?? null;
