@@ -26,6 +26,7 @@ import { theDrop } from "./scenarios/drop.ts";
 import { hotSaleHolds } from "./scenarios/holds.ts";
 import { endedHoldRounds, soak } from "./scenarios/ended-holds.ts";
 import { memoryAndRecovery } from "./scenarios/memory-recovery.ts";
+import { nodeMode } from "./scenarios/nodes.ts";
 import { roomDrop } from "./scenarios/room-drop.ts";
 import { soldOutStorm } from "./scenarios/sold-out.ts";
 import { ceilingWebhooks, paymentWebhooks } from "./scenarios/webhooks.ts";
@@ -191,6 +192,7 @@ async function main(): Promise<number> {
       ["memory", "memory and recovery", memoryAndRecovery, true],
       ["ended", "rounds of ended holds", endedHoldRounds, true],
       ["soak", "soak", soak, soaking],
+      ["nodes", "node mode (--node-kills=N for the SIGKILL rounds)", nodeMode, true],
     ];
     for (const [key, label, scenario, wanted] of alone) {
       if (!wanted || !included(key)) continue;
@@ -199,7 +201,7 @@ async function main(): Promise<number> {
         ctx.crashes.push(`${label}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`.slice(0, 2000));
       });
     }
-    const aloneScenarios = new Set(["memory", "recovery", "ended", "soak"]);
+    const aloneScenarios = new Set(["memory", "recovery", "ended", "soak", "nodes", "node-failover"]);
     for (const row of ctx.rows.filter((r) => aloneScenarios.has(r.scenario))) log(`${row.scenario}: ${row.result}`);
   } finally {
     killAll();

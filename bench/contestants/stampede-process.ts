@@ -19,6 +19,10 @@ export type StampedeOptions = {
   workers: number | "default";
   databaseUrl?: string;
   readyTimeoutMs?: number;
+  /** A port chosen beforehand (node mode: the advertise URL names it); a free one otherwise. */
+  port?: number;
+  /** More environment (node mode's STAMPEDE_NODE_ID and STAMPEDE_ADVERTISE_URL). */
+  env?: Record<string, string>;
 };
 
 /**
@@ -53,7 +57,7 @@ export class StampedeProcess {
   private readonly untrack: () => void;
 
   private constructor(options: StampedeOptions) {
-    this.port = freePort();
+    this.port = options.port ?? freePort();
     this.url = `http://127.0.0.1:${this.port}`;
     this.proc = Bun.spawn([...stampedeCommand, "serve"], {
       cwd: ROOT,
@@ -69,6 +73,7 @@ export class StampedeProcess {
         STAMPEDE_RATE_LIMIT_BUYER: "0",
         STAMPEDE_RATE_LIMIT_ADDRESS: "0",
         ...(options.databaseUrl === undefined ? { DATABASE_URL: "" } : { DATABASE_URL: options.databaseUrl }),
+        ...options.env,
       },
       stdout: "pipe",
       stderr: "pipe",

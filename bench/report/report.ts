@@ -35,8 +35,10 @@ const SCENARIO_TITLES: Record<Row["scenario"], string> = {
   "room-joins": "10 waiting room: joins",
   "room-polls": "10 waiting room: polls",
   "room-admission": "10 waiting room: admission and sell-out",
+  nodes: "11 node mode: holds, 3 nodes vs one machine",
+  "node-failover": "11 node mode: SIGKILL rounds",
 };
-const SCENARIO_ORDER: Row["scenario"][] = ["holds", "drop", "sold-out", "reads", "reads-etag", "webhooks", "recovery", "memory", "ended", "soak", "room-joins", "room-polls", "room-admission"];
+const SCENARIO_ORDER: Row["scenario"][] = ["holds", "drop", "sold-out", "reads", "reads-etag", "webhooks", "recovery", "memory", "ended", "soak", "room-joins", "room-polls", "room-admission", "nodes", "node-failover"];
 
 const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");
 const number = (value: number | undefined, digits = 0) =>

@@ -2,6 +2,7 @@
 // whose inputs were not measured in this run (no PostgreSQL, no Redis) says so instead of guessing.
 
 import type { Row, Scale } from "../scenarios/context.ts";
+import { nodeTargets } from "./node-targets.ts";
 
 export type TargetResult = {
   target: string;
@@ -122,6 +123,7 @@ export function judgeTargets(rows: Row[], scale: Scale): TargetResult[] {
       met: seconds <= 1,
     });
   }
+  results.push(...nodeTargets(rows));
   return results;
 }
 

@@ -64,7 +64,9 @@ export type ScenarioName =
   | "recovery"
   | "room-joins"
   | "room-polls"
-  | "room-admission";
+  | "room-admission"
+  | "nodes"
+  | "node-failover";
 
 export type Row = {
   scenario: ScenarioName;
