@@ -99,19 +99,29 @@ export class GroupCommit {
     this.values = [];
     if (committed.length > 0) {
       const started = performance.now();
-      try {
-        for (let from = 0; from < committed.length; from += COMMIT_BATCH_MAX) {
-          this.journal.append(from === 0 && committed.length <= COMMIT_BATCH_MAX ? committed : committed.slice(from, from + COMMIT_BATCH_MAX), this.hooks.now());
-        }
-      } catch (error) {
-        // Fail-stop: nothing decided in memory may be answered now. The hook stops the process.
-        this.failed = error;
-        this.hooks.failed(error);
-        return;
-      }
+      if (!this.journaled(committed)) return;
       this.hooks.committed(committed, performance.now() - started);
     }
-    for (let index = 0; index < replies.length; index += 1) (replies[index] as Reply)(values[index] as never);
+    answer(replies, values);
+  }
+
+  /** Append `committed` to the journal; false when that failed (the owner is told and stops). */
+  private journaled(committed: SaleEvent[]): boolean {
+    try {
+      for (let from = 0; from < committed.length; from += COMMIT_BATCH_MAX) {
+        this.journal.append(committed.length <= COMMIT_BATCH_MAX ? committed : committed.slice(from, from + COMMIT_BATCH_MAX), this.hooks.now());
+      }
+      return true;
+    } catch (error) {
+      // Fail-stop: nothing decided in memory may be answered now. The hook stops the process.
+      this.fail(error);
+      return false;
+    }
+  }
+
+  private fail(error: unknown): void {
+    this.failed = error;
+    this.hooks.failed(error);
   }
 
   /**
@@ -126,10 +136,7 @@ export class GroupCommit {
     this.pending = [];
     this.replies = [];
     this.values = [];
-    if (committed.length === 0) {
-      for (let index = 0; index < replies.length; index += 1) (replies[index] as Reply)(values[index] as never);
-      return;
-    }
+    if (committed.length === 0) return answer(replies, values);
     this.inFlight = true;
     const first = this.journal.lastSeq + 1;
     const entries: JournalEntry[] = committed.map((event, index) => ({ seq: first + index, event }));
@@ -137,28 +144,17 @@ export class GroupCommit {
     gate(entries).then(
       () => {
         this.inFlight = false;
-        if (this.failed !== null) return;
-        try {
-          for (let from = 0; from < committed.length; from += COMMIT_BATCH_MAX) {
-            this.journal.append(committed.length <= COMMIT_BATCH_MAX ? committed : committed.slice(from, from + COMMIT_BATCH_MAX), this.hooks.now());
-          }
-          // The gate committed these numbers; the journal must have given them the same ones.
-          invariant(this.journal.lastSeq === first + committed.length - 1, "the journal numbered a gated batch differently");
-        } catch (error) {
-          this.failed = error;
-          this.hooks.failed(error);
-          return;
-        }
+        if (this.failed !== null || !this.journaled(committed)) return;
+        // The gate committed these numbers; the journal must have given them the same ones.
+        invariant(this.journal.lastSeq === first + committed.length - 1, "the journal numbered a gated batch differently");
         this.hooks.committed(committed, performance.now() - started);
-        for (let index = 0; index < replies.length; index += 1) (replies[index] as Reply)(values[index] as never);
+        answer(replies, values);
         // What was decided while this batch was away goes now, as one batch.
         if (this.pending.length > 0 || this.replies.length > 0) this.commit();
       },
       (error: unknown) => {
         this.inFlight = false;
-        if (this.failed !== null) return;
-        this.failed = error;
-        this.hooks.failed(error);
+        if (this.failed === null) this.fail(error);
       },
     );
   }
@@ -170,4 +166,8 @@ export class GroupCommit {
     this.replies = [];
     this.values = [];
   }
+}
+
+function answer(replies: Reply[], values: unknown[]): void {
+  for (let index = 0; index < replies.length; index += 1) (replies[index] as Reply)(values[index] as never);
 }
