@@ -54,6 +54,8 @@ export type ClaimedDelivery = {
   eventAt: number;
   /** The lease this claim set; the outcome is recorded only while the claim is still this one. */
   claimedUntil: number;
+  /** Whether the body was stored already; if not, it was made for this claim and the outcome stores it. */
+  bodyStored: boolean;
 };
 
 /** The result of one attempt. `nextAttemptAt` null after a failure means the window is over: failed. */
@@ -67,6 +69,8 @@ export type DeliveryOutcome = {
   status: number | null;
   error: string | null;
   nextAttemptAt: number | null;
+  /** The body as sent, to keep when the delivery had none stored (its first attempt); null otherwise. */
+  body: string | null;
 };
 
 export interface WebhookStore {

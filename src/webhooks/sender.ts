@@ -14,12 +14,19 @@ import { attemptDelivery } from "./attempt.ts";
 import { type SenderOptions, retryDelayMs } from "./sender-options.ts";
 
 /**
- * A lane claims again once fewer than this many rounds of its concurrency are queued, so that the
- * next claim's round trip overlaps the sends still queued instead of leaving the lane idle...
+ * A lease covers this many rounds of the endpoint's concurrency, each up to the timeout. A lane may
+ * hold more than that claimed when its endpoint answers fast; should it slow down, what is queued
+ * past its lease's reach is not sent (dispatch checks) and is claimed again once the lease ends.
  */
-const CLAIM_LOW_ROUNDS = 2;
-/** ...and holds at most this many rounds claimed (its lease covers them all). */
-const CLAIM_ROUNDS = 16;
+const LEASE_ROUNDS = 16;
+/**
+ * A lane claims what it sends in this long at its recent pace (at least LEASE_ROUNDS rounds, at most
+ * CLAIM_MAX), so that one claim's round trip serves thousands of deliveries a second...
+ */
+const CLAIM_AHEAD_MS = 500;
+const CLAIM_MAX = 4_096;
+/** ...and claims again once what it holds would last less than this, so the next claim overlaps the sends. */
+const CLAIM_LOW_MS = 100;
 /** Added to a lease beyond the time its deliveries can take, for the outcome to reach the store. */
 const LEASE_MARGIN_MS = 5_000;
 /** Outcomes wait this long to be recorded together (a killed sender resends at most these). */
@@ -47,8 +54,14 @@ export type SenderCounters = {
 
 type Lane = {
   endpoint: WebhookEndpointWithSecret;
+  /** Claimed deliveries not sent yet: queue[head..]. */
   queue: ClaimedDelivery[];
+  head: number;
   inFlight: number;
+  /** Deliveries this lane finished a second (smoothed), and the count since `countedSince`. */
+  rate: number;
+  finished: number;
+  countedSince: number;
   claiming: boolean;
   /** No claim before this time (nothing was due, or the store failed). */
   idleUntil: number;
@@ -132,7 +145,9 @@ export class WebhookSender {
     for (const endpoint of endpoints) {
       live.add(endpoint.id);
       const lane = this.lanes.get(endpoint.id);
-      if (lane === undefined) this.lanes.set(endpoint.id, { endpoint, queue: [], inFlight: 0, claiming: false, idleUntil: 0 });
+      if (lane === undefined) {
+        this.lanes.set(endpoint.id, { endpoint, queue: [], head: 0, inFlight: 0, rate: 0, finished: 0, countedSince: now, claiming: false, idleUntil: 0 });
+      }
       else lane.endpoint = endpoint;
     }
     // A deleted endpoint gets nothing more; what was queued for it is dropped with its lane.
@@ -144,16 +159,26 @@ export class WebhookSender {
     const { concurrency } = this.options;
     const now = Date.now();
     if (this.stopping || lane.claiming || now < lane.idleUntil || this.outcomes.length >= OUTCOMES_PENDING_MAX) return;
-    const held = lane.queue.length + lane.inFlight;
-    if (held >= concurrency * CLAIM_LOW_ROUNDS) return;
-    const limit = concurrency * CLAIM_ROUNDS - held;
-    // Each claimed delivery may wait for every round ahead of it in the lane, each up to the timeout.
-    const claimedUntil = now + this.options.timeoutMs * (Math.ceil((held + limit) / concurrency) + 1) + LEASE_MARGIN_MS;
+    if (now - lane.countedSince >= 1_000) {
+      lane.rate = lane.rate / 2 + (lane.finished * 1_000) / (now - lane.countedSince) / 2;
+      lane.finished = 0;
+      lane.countedSince = now;
+    }
+    const held = lane.queue.length - lane.head + lane.inFlight;
+    if (held >= Math.max(2 * concurrency, Math.ceil((lane.rate * CLAIM_LOW_MS) / 1_000))) return;
+    const limit = Math.min(CLAIM_MAX, Math.max(concurrency * LEASE_ROUNDS, Math.ceil((lane.rate * CLAIM_AHEAD_MS) / 1_000))) - held;
+    if (limit <= 0) return;
+    const claimedUntil = now + this.options.timeoutMs * (LEASE_ROUNDS + 1) + LEASE_MARGIN_MS;
     lane.claiming = true;
     try {
       const claimed = await this.store.claimDeliveries(lane.endpoint.id, this.name, now, claimedUntil, limit);
       if (claimed.length === 0) lane.idleUntil = now + this.options.pollMs;
-      lane.queue.push(...claimed);
+      // Drop what was sent before appending, so the array does not grow without end.
+      if (lane.head > 0) {
+        lane.queue = lane.queue.slice(lane.head);
+        lane.head = 0;
+      }
+      for (const delivery of claimed) lane.queue.push(delivery);
     } catch (error) {
       lane.idleUntil = now + STORE_ERROR_PAUSE_MS;
       this.log("warn", "webhook claim failed", { endpoint: lane.endpoint.id, error: String(error) });
@@ -164,14 +189,16 @@ export class WebhookSender {
   }
 
   private dispatch(lane: Lane): void {
-    while (lane.inFlight < this.options.concurrency && lane.queue.length > 0 && !this.stopping) {
-      const delivery = lane.queue.shift() as ClaimedDelivery;
+    while (lane.inFlight < this.options.concurrency && lane.head < lane.queue.length && !this.stopping) {
+      const delivery = lane.queue[lane.head] as ClaimedDelivery;
+      lane.head += 1;
       // A claim whose lease could end before this attempt does is left alone: it may be another's by then.
       if (Date.now() + this.options.timeoutMs > delivery.claimedUntil) continue;
       lane.inFlight += 1;
       const send = this.send(lane, delivery).finally(() => {
         this.sends.delete(send);
         lane.inFlight -= 1;
+        lane.finished += 1;
         this.dispatch(lane);
         if (this.lanes.get(lane.endpoint.id) === lane) void this.fill(lane);
       });
@@ -197,7 +224,9 @@ export class WebhookSender {
       }
     }
     const { endpointId, id, claimedUntil } = delivery;
-    this.outcomes.push({ endpointId, id, claimedBy: this.name, claimedUntil, at, ...result, nextAttemptAt });
+    // A body made for this claim is kept with the outcome: every later attempt sends these bytes.
+    const body = delivery.bodyStored ? null : delivery.payload;
+    this.outcomes.push({ endpointId, id, claimedBy: this.name, claimedUntil, at, ...result, nextAttemptAt, body });
     this.scheduleFlush();
   }
 

@@ -206,20 +206,24 @@ export function runWebhookStoreSuite(name: string, newStore: NewStore): void {
       const [d2, d3] = first as [(typeof first)[0], (typeof first)[0]];
       const taken = await w.claimDeliveries(hook.id, "c", now + 10_001, now + 30_000, 10);
       expect(taken.map((d) => d.sequence)).toEqual([2, 3, 5]);
-      await w.recordOutcomes([{ endpointId: hook.id, id: d2.id, claimedBy: "a", claimedUntil: d2.claimedUntil, at: now, delivered: true, status: 200, error: null, nextAttemptAt: null }]);
+      await w.recordOutcomes([{ endpointId: hook.id, id: d2.id, claimedBy: "a", claimedUntil: d2.claimedUntil, at: now, delivered: true, status: 200, error: null, nextAttemptAt: null, body: d2.payload }]);
       expect((await w.delivery(hook.id, d2.id))?.status).toBe("pending"); // a stale claim records nothing
       const [c2, c3, c5] = taken as [(typeof taken)[0], (typeof taken)[0], (typeof taken)[0]];
       await w.recordOutcomes([
-        { endpointId: hook.id, id: c2.id, claimedBy: "c", claimedUntil: c2.claimedUntil, at: now + 1, delivered: true, status: 204, error: null, nextAttemptAt: null },
-        { endpointId: hook.id, id: c3.id, claimedBy: "c", claimedUntil: c3.claimedUntil, at: now + 1, delivered: false, status: 500, error: "HTTP 500", nextAttemptAt: now + 50 },
-        { endpointId: hook.id, id: c5.id, claimedBy: "c", claimedUntil: c5.claimedUntil, at: now + 1, delivered: false, status: null, error: "no answer", nextAttemptAt: null },
+        { endpointId: hook.id, id: c2.id, claimedBy: "c", claimedUntil: c2.claimedUntil, at: now + 1, delivered: true, status: 204, error: null, nextAttemptAt: null, body: c2.payload },
+        { endpointId: hook.id, id: c3.id, claimedBy: "c", claimedUntil: c3.claimedUntil, at: now + 1, delivered: false, status: 500, error: "HTTP 500", nextAttemptAt: now + 50, body: c3.payload },
+        { endpointId: hook.id, id: c5.id, claimedBy: "c", claimedUntil: c5.claimedUntil, at: now + 1, delivered: false, status: null, error: "no answer", nextAttemptAt: null, body: c5.payload },
       ]);
       expect(await w.delivery(hook.id, c2.id)).toMatchObject({ status: "delivered", attempts: 1, lastStatus: 204, deliveredAt: now + 1, nextAttemptAt: null });
+      // The first attempts' bodies are kept: a retry claims them stored, byte for byte.
+      expect(taken.map((d) => d.bodyStored)).toEqual([false, false, false]);
       expect(await w.delivery(hook.id, c3.id)).toMatchObject({ status: "pending", attempts: 1, lastStatus: 500, lastError: "HTTP 500", nextAttemptAt: now + 50 });
       expect(await w.delivery(hook.id, c5.id)).toMatchObject({ status: "failed", attempts: 1, lastStatus: null, lastError: "no answer", nextAttemptAt: null });
       expect(d3.id).toBe(c3.id);
       expect(await w.claimDeliveries(hook.id, "c", now + 49, now + 60_000, 10)).toEqual([]);
-      expect((await w.claimDeliveries(hook.id, "c", now + 50, now + 60_000, 10)).map((d) => [d.id, d.attempts])).toEqual([[c3.id, 1]]);
+      expect((await w.claimDeliveries(hook.id, "c", now + 50, now + 60_000, 10)).map((d) => [d.id, d.attempts, d.bodyStored, d.payload])).toEqual([
+        [c3.id, 1, true, c3.payload],
+      ]);
       // A sender that starts again hands back what its earlier run claimed: due at once.
       expect(await w.releaseClaims("c", now + 51)).toBe(1);
       expect((await w.claimDeliveries(hook.id, "d", now + 51, now + 60_000, 10)).map((d) => d.id)).toEqual([c3.id]);
@@ -243,7 +247,7 @@ export function runWebhookStoreSuite(name: string, newStore: NewStore): void {
       const now = Date.now() + 1000;
       const [one] = await store.webhooks.claimDeliveries(kept.id, "p", now, now + 10_000, 1);
       if (one === undefined) throw new Error("nothing to claim");
-      await store.webhooks.recordOutcomes([{ endpointId: kept.id, id: one.id, claimedBy: "p", claimedUntil: one.claimedUntil, at: now, delivered: true, status: 200, error: null, nextAttemptAt: null }]);
+      await store.webhooks.recordOutcomes([{ endpointId: kept.id, id: one.id, claimedBy: "p", claimedUntil: one.claimedUntil, at: now, delivered: true, status: 200, error: null, nextAttemptAt: null, body: null }]);
       await store.webhooks.deleteEndpoint(gone.id, now);
       let pruned = 0;
       for (let removed = -1; removed !== 0; ) pruned += removed = await store.webhooks.pruneDelivered(one.eventAt + 1, 2);

@@ -28,7 +28,8 @@ import type {
 } from "../webhook-store.ts";
 import type { StoreSql } from "./apply-batch.ts";
 
-type Claimed = {
+/** A claimed row, with its reservation's columns (r_*) when its body is still to be made. */
+type ClaimedRow = {
   event_id: string;
   type: string;
   sequence: number;
@@ -37,6 +38,16 @@ type Claimed = {
   attempts: number;
   window_started_at: number;
   event_at: number;
+  r_id: string | null;
+  r_sale_id: string | null;
+  r_item_id: string | null;
+  r_user_id: string | null;
+  r_quantity: number | null;
+  r_amount: number | null;
+  r_currency: string | null;
+  r_created_at: number | null;
+  r_expires_at: number | null;
+  r_codes: string[] | null;
 };
 
 const bumpVersion = (tx: TransactionSql<{ int8: number }>) => tx`
@@ -122,37 +133,52 @@ export class PostgresWebhooks implements WebhookStore {
   }
 
   async claimDeliveries(endpointId: string, claimedBy: string, now: number, claimedUntil: number, limit: number): Promise<ClaimedDelivery[]> {
-    const claimed = (await this.sql.begin(async (tx) => {
-      // The lease's end becomes the due time: a sender that dies leaves the delivery due again then.
-      const rows = (await tx`
+    // One statement, one round trip: the claim, and for a reservation's event without a body yet the
+    // reservation's row and delivered codes to make it from (the first outcome keeps the body). The
+    // lease's end becomes the due time: a sender that dies leaves the delivery due again then.
+    const rows = (await this.sql`
+      WITH c AS (
         UPDATE webhook_deliveries AS d SET claimed_by = ${claimedBy}, claimed_until = ${claimedUntil}, next_attempt_at = ${claimedUntil}
         FROM (SELECT endpoint_id, event_id FROM webhook_deliveries
               WHERE endpoint_id = ${endpointId} AND status = 'pending' AND next_attempt_at <= ${now}
               ORDER BY next_attempt_at, sequence LIMIT ${limit}
-              FOR UPDATE SKIP LOCKED) AS c
-        WHERE d.endpoint_id = c.endpoint_id AND d.event_id = c.event_id
-        RETURNING d.event_id, d.type, d.sequence, d.payload, d.subject_id, d.attempts, d.window_started_at, d.event_at`) as unknown as Claimed[];
-      // A reservation's event gets its body now, once, kept for every attempt and listing after.
-      const made = fillBodies(rows, await subjects(tx, subjectsNeeded(rows)));
-      if (made.length > 0) {
-        await tx`
-          UPDATE webhook_deliveries AS d SET payload = u.payload
-          FROM unnest(${made.map((r) => r.event_id)}::text[], ${made.map((r) => r.payload)}::text[]) AS u(event_id, payload)
-          WHERE d.endpoint_id = ${endpointId} AND d.event_id = u.event_id`;
-      }
-      const orphans = rows.filter((row) => row.payload === null).map((row) => row.event_id);
-      if (orphans.length > 0) {
-        await tx`
-          UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ${NO_SUBJECT_ERROR}, claimed_by = NULL, claimed_until = NULL
-          WHERE endpoint_id = ${endpointId} AND event_id = ANY(${orphans}::text[])`;
-      }
-      return rows;
-    })) as Claimed[];
+              FOR UPDATE SKIP LOCKED) AS s
+        WHERE d.endpoint_id = s.endpoint_id AND d.event_id = s.event_id
+        RETURNING d.event_id, d.type, d.sequence, d.payload, d.subject_id, d.attempts, d.window_started_at, d.event_at)
+      SELECT c.*, r.id AS r_id, r.sale_id AS r_sale_id, r.item_id AS r_item_id, r.user_id AS r_user_id, r.quantity AS r_quantity,
+        r.amount AS r_amount, r.currency AS r_currency, r.created_at AS r_created_at, r.expires_at AS r_expires_at,
+        CASE WHEN r.id IS NOT NULL AND c.type = 'reservation.confirmed'
+          THEN ARRAY(SELECT code FROM codes WHERE reservation_id = r.id ORDER BY ordinal) END AS r_codes
+      FROM c LEFT JOIN reservations r ON c.payload IS NULL AND r.id = c.subject_id`) as unknown as ClaimedRow[];
+    const subjects = new Map<string, Subject>();
+    for (const r of rows) {
+      if (r.r_id === null) continue;
+      const base = {
+        id: r.r_id,
+        saleId: r.r_sale_id as string,
+        itemId: r.r_item_id as string,
+        userId: r.r_user_id as string,
+        quantity: r.r_quantity as number,
+        amount: r.r_amount as number,
+        currency: r.r_currency as string,
+        createdAt: r.r_created_at as number,
+        expiresAt: r.r_expires_at as number,
+      };
+      subjects.set(base.id, { base, codes: r.r_codes ?? [] });
+    }
+    const stored = new Map(rows.map((row) => [row.event_id, row.payload !== null]));
+    fillBodies(rows, subjects);
+    const orphans = rows.filter((row) => row.payload === null).map((row) => row.event_id);
+    if (orphans.length > 0) {
+      await this.sql`
+        UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ${NO_SUBJECT_ERROR}, claimed_by = NULL, claimed_until = NULL
+        WHERE endpoint_id = ${endpointId} AND event_id = ANY(${orphans}::text[]) AND claimed_by = ${claimedBy}`;
+    }
     const sendable: ClaimedDelivery[] = [];
-    for (const row of claimed) {
+    for (const row of rows) {
       if (row.payload === null) continue;
       const { event_id: id, sequence, payload, attempts, window_started_at: windowStartedAt, event_at: eventAt } = row;
-      sendable.push({ endpointId, id, sequence, payload, attempts, windowStartedAt, eventAt, claimedUntil });
+      sendable.push({ endpointId, id, sequence, payload, attempts, windowStartedAt, eventAt, claimedUntil, bodyStored: stored.get(id) === true });
     }
     return sendable.sort((a, b) => a.eventAt - b.eventAt || a.sequence - b.sequence);
   }
@@ -164,13 +190,13 @@ export class PostgresWebhooks implements WebhookStore {
     await this.sql`
       UPDATE webhook_deliveries AS d SET status = u.status, attempts = d.attempts + 1, last_attempt_at = u.at,
         last_status = u.last_status, last_error = u.last_error, delivered_at = u.delivered_at,
-        next_attempt_at = u.next_attempt_at, claimed_by = NULL, claimed_until = NULL
+        next_attempt_at = u.next_attempt_at, claimed_by = NULL, claimed_until = NULL, payload = coalesce(d.payload, u.body)
       FROM unnest(${column((o) => o.endpointId)}::text[], ${column((o) => o.id)}::text[], ${column((o) => o.claimedBy)}::text[],
         ${column((o) => o.claimedUntil)}::int8[], ${statuses}::text[], ${column((o) => o.at)}::int8[],
         ${column((o) => o.status)}::int4[], ${column((o) => o.error)}::text[],
         ${column((o) => (o.delivered ? o.at : null))}::int8[],
-        ${outcomes.map((o, i) => (statuses[i] === "pending" ? o.nextAttemptAt : null))}::int8[])
-        AS u(endpoint_id, event_id, claimed_by, claimed_until, status, at, last_status, last_error, delivered_at, next_attempt_at)
+        ${outcomes.map((o, i) => (statuses[i] === "pending" ? o.nextAttemptAt : null))}::int8[], ${column((o) => o.body)}::text[])
+        AS u(endpoint_id, event_id, claimed_by, claimed_until, status, at, last_status, last_error, delivered_at, next_attempt_at, body)
       WHERE d.endpoint_id = u.endpoint_id AND d.event_id = u.event_id AND d.claimed_by = u.claimed_by AND d.claimed_until = u.claimed_until`;
   }
 

@@ -159,12 +159,13 @@ export class SqliteWebhooks implements WebhookStore {
       window_started_at: number;
       event_at: number;
     };
+    const stored = new Map<string, boolean>();
     const claimed = this.db
       .transaction(() => {
         const rows = this.q<Claimed>(WEBHOOK_SQL.claim).all(claimedBy, claimedUntil, claimedUntil, endpointId, now, limit);
-        // A reservation's event gets its body now, once, kept for every attempt and listing after.
-        const setBody = this.q("UPDATE webhook_deliveries SET payload = ? WHERE endpoint_id = ? AND event_id = ?");
-        for (const row of fillBodies(rows, this.subjects(subjectsNeeded(rows)))) setBody.run(row.payload, endpointId, row.event_id);
+        for (const row of rows) stored.set(row.event_id, row.payload !== null);
+        // A reservation's event gets its body now; the first outcome keeps it for every attempt after.
+        fillBodies(rows, this.subjects(subjectsNeeded(rows)));
         const fail = this.q(
           `UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ?, claimed_by = NULL, claimed_until = NULL
            WHERE endpoint_id = ? AND event_id = ?`,
@@ -177,7 +178,7 @@ export class SqliteWebhooks implements WebhookStore {
     for (const row of claimed) {
       if (row.payload === null) continue;
       const { event_id: id, sequence, payload, attempts, window_started_at: windowStartedAt, event_at: eventAt } = row;
-      sendable.push({ endpointId, id, sequence, payload, attempts, windowStartedAt, eventAt, claimedUntil });
+      sendable.push({ endpointId, id, sequence, payload, attempts, windowStartedAt, eventAt, claimedUntil, bodyStored: stored.get(id) === true });
     }
     return sendable.sort((a, b) => a.eventAt - b.eventAt || a.sequence - b.sequence);
   }
@@ -206,14 +207,14 @@ export class SqliteWebhooks implements WebhookStore {
     if (outcomes.length === 0) return;
     const update = this.q(
       `UPDATE webhook_deliveries SET status = ?, attempts = attempts + 1, last_attempt_at = ?, last_status = ?, last_error = ?,
-         delivered_at = ?, next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL
+         delivered_at = ?, next_attempt_at = ?, claimed_by = NULL, claimed_until = NULL, payload = coalesce(payload, ?)
        WHERE endpoint_id = ? AND event_id = ? AND claimed_by = ? AND claimed_until = ?`,
     );
     this.db.transaction(() => {
       for (const o of outcomes) {
         const status = statusAfter(o);
         const next = status === "pending" ? o.nextAttemptAt : null;
-        update.run(status, o.at, o.status, o.error, o.delivered ? o.at : null, next, o.endpointId, o.id, o.claimedBy, o.claimedUntil);
+        update.run(status, o.at, o.status, o.error, o.delivered ? o.at : null, next, o.body, o.endpointId, o.id, o.claimedBy, o.claimedUntil);
       }
     }).immediate();
   }
