@@ -159,21 +159,23 @@ export class SqliteWebhooks implements WebhookStore {
       window_started_at: number;
       event_at: number;
     };
-    const stored = new Map<string, boolean>();
     const claimed = this.db
-      .transaction(() => {
-        const rows = this.q<Claimed>(WEBHOOK_SQL.claim).all(claimedBy, claimedUntil, claimedUntil, endpointId, now, limit);
-        for (const row of rows) stored.set(row.event_id, row.payload !== null);
-        // A reservation's event gets its body now; the first outcome keeps it for every attempt after.
-        fillBodies(rows, this.subjects(subjectsNeeded(rows)));
-        const fail = this.q(
-          `UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ?, claimed_by = NULL, claimed_until = NULL
-           WHERE endpoint_id = ? AND event_id = ?`,
-        );
-        for (const row of rows) if (row.payload === null) fail.run(NO_SUBJECT_ERROR, endpointId, row.event_id);
-        return rows;
-      })
+      .transaction(() => this.q<Claimed>(WEBHOOK_SQL.claim).all(claimedBy, claimedUntil, claimedUntil, endpointId, now, limit))
       .immediate();
+    const stored = new Map(claimed.map((row) => [row.event_id, row.payload !== null]));
+    // A reservation's event gets its body now, from rows that never change (so outside the write
+    // transaction, whose lock the write-behind waits for); the first outcome keeps it.
+    fillBodies(claimed, this.subjects(subjectsNeeded(claimed)));
+    const orphans = claimed.filter((row) => row.payload === null);
+    if (orphans.length > 0) {
+      const fail = this.q(
+        `UPDATE webhook_deliveries SET status = 'failed', next_attempt_at = NULL, last_error = ?, claimed_by = NULL, claimed_until = NULL
+         WHERE endpoint_id = ? AND event_id = ? AND claimed_by = ?`,
+      );
+      this.db.transaction(() => {
+        for (const row of orphans) fail.run(NO_SUBJECT_ERROR, endpointId, row.event_id, claimedBy);
+      }).immediate();
+    }
     const sendable: ClaimedDelivery[] = [];
     for (const row of claimed) {
       if (row.payload === null) continue;
