@@ -9,7 +9,7 @@ import { invariant } from "./invariant.ts";
 import type { RecentEnded } from "./recent-ended.ts";
 import { parseReservationId } from "./reservation-id.ts";
 import { IDEMPOTENCY_KEEP_MS, SaleState } from "./sale-state.ts";
-import type { ItemSpec, Payment, Reservation } from "./types.ts";
+import type { ItemSpec, Payment, Reservation, WaitingRoomSettings } from "./types.ts";
 
 export type StoredSale = {
   sale: {
@@ -21,6 +21,8 @@ export type StoredSale = {
     limitPerUser: number;
     paused: boolean;
     createdAt: number;
+    /** The room's settings; its places are not in the store (a restored room starts empty). */
+    waitingRoom?: WaitingRoomSettings | null;
   };
   /** In the order the sale listed them. */
   items: (ItemSpec & {
@@ -52,6 +54,7 @@ export function restoreSale(stored: StoredSale, now: number, recent?: RecentEnde
       endsAt: sale.endsAt,
       holdSeconds: sale.holdSeconds,
       limitPerUser: sale.limitPerUser,
+      waitingRoom: sale.waitingRoom ?? null,
       items: stored.items.map((item) => ({ ...item, stock: item.delivery === "codes" ? 0 : item.stock })),
     },
     sale.createdAt,

@@ -16,6 +16,7 @@
 import type { PendingQuery, Row, Sql } from "postgres";
 import type { Payment, ReservationStatus, SaleEvent, SalePatch, SaleSpec } from "../../ledger/types.ts";
 import { ItemCountDeltas } from "../item-count-deltas.ts";
+import { roomColumn } from "../room-column.ts";
 
 type ReservationRow = {
   id: string;
@@ -122,8 +123,8 @@ export function batchStatements(tx: StoreSql, batch: FoldedBatch): PendingQuery<
     if (op.kind === "create") {
       const s = op.sale;
       statements.push(tx`
-        INSERT INTO sales (id, name, starts_at, ends_at, hold_seconds, limit_per_user, paused, created_at)
-        VALUES (${s.id}, ${s.name}, ${s.startsAt}, ${s.endsAt}, ${s.holdSeconds}, ${s.limitPerUser}, false, ${op.at})`);
+        INSERT INTO sales (id, name, starts_at, ends_at, hold_seconds, limit_per_user, paused, created_at, waiting_room)
+        VALUES (${s.id}, ${s.name}, ${s.startsAt}, ${s.endsAt}, ${s.holdSeconds}, ${s.limitPerUser}, false, ${op.at}, ${roomColumn(s.waitingRoom)})`);
       const stock = s.items.map((item) => (item.delivery === "codes" ? 0 : item.stock));
       statements.push(tx`
         INSERT INTO items (sale_id, id, position, name, price, currency, delivery, stock, available, held, confirmed)
@@ -139,7 +140,8 @@ export function batchStatements(tx: StoreSql, batch: FoldedBatch): PendingQuery<
           starts_at = coalesce(${p.startsAt ?? null}::int8, starts_at), ends_at = coalesce(${p.endsAt ?? null}::int8, ends_at),
           paused = coalesce(${p.paused ?? null}::boolean, paused),
           limit_per_user = coalesce(${p.limitPerUser ?? null}::int4, limit_per_user),
-          hold_seconds = coalesce(${p.holdSeconds ?? null}::int4, hold_seconds)
+          hold_seconds = coalesce(${p.holdSeconds ?? null}::int4, hold_seconds),
+          waiting_room = CASE WHEN ${p.waitingRoom !== undefined}::boolean THEN ${roomColumn(p.waitingRoom)}::text ELSE waiting_room END
         WHERE id = ${op.saleId}`);
     }
   }

@@ -14,6 +14,7 @@ import type { StoredSale } from "../../ledger/restore.ts";
 import type { Payment, PaymentOutcome, Reservation } from "../../ledger/types.ts";
 import { migrationsFolder } from "../migrations-folder.ts";
 import { codesByReservation, toReservation } from "../reservation-row.ts";
+import { roomOfColumn } from "../room-column.ts";
 import type { ReservationPage, ReservationQuery, Store } from "../store.ts";
 import { FoldedBatch, type StoreSql, batchStatements } from "./apply-batch.ts";
 import { SubscriptionCache } from "../../webhooks/subscriptions.ts";
@@ -172,12 +173,17 @@ export class PostgresStore implements Store {
 
   async loadSales(owns: (saleId: string) => boolean, now = Date.now()): Promise<StoredSale[]> {
     const sales = await this.recovery`
-      SELECT id, name, starts_at, ends_at, hold_seconds, limit_per_user, paused, created_at FROM sales ORDER BY id COLLATE "C"`;
+      SELECT id, name, starts_at, ends_at, hold_seconds, limit_per_user, paused, created_at, waiting_room FROM sales ORDER BY id COLLATE "C"`;
     const loaded: StoredSale[] = [];
     for (const sale of sales) {
       if (!owns(sale.id)) continue;
-      const { id, name, starts_at, ends_at, hold_seconds, limit_per_user, paused, created_at } = sale;
-      const settings = { id, name, startsAt: starts_at, endsAt: ends_at, holdSeconds: hold_seconds, limitPerUser: limit_per_user, paused, createdAt: created_at };
+      const { id, name, starts_at, ends_at, hold_seconds, limit_per_user, paused, created_at, waiting_room } = sale;
+      const room = roomOfColumn(waiting_room);
+      const settings = {
+        id, name, startsAt: starts_at, endsAt: ends_at, holdSeconds: hold_seconds, limitPerUser: limit_per_user, paused, createdAt: created_at,
+        // Absent rather than null for a sale without a room: loaded sales stay as they were.
+        ...(room === null ? {} : { waitingRoom: room }),
+      };
       loaded.push(await loadSale(this.recovery, settings, now));
     }
     return loaded;

@@ -17,6 +17,8 @@ export const sales = pgTable("sales", {
   limitPerUser: integer("limit_per_user").notNull(),
   paused: boolean("paused").notNull().default(false),
   createdAt: ms("created_at").notNull(),
+  /** The waiting room's settings as JSON (ledger WaitingRoomSettings), null without one; its places live in the journal. */
+  waitingRoom: text("waiting_room"),
 });
 
 export const items = pgTable(

@@ -9,6 +9,7 @@
 import type { Database } from "bun:sqlite";
 import type { JournalEntry } from "../../journal/journal.ts";
 import type { SaleEvent } from "../../ledger/types.ts";
+import { roomColumn } from "../room-column.ts";
 import { ItemCountDeltas } from "../item-count-deltas.ts";
 import { prepareOutbox } from "./outbox.ts";
 
@@ -17,8 +18,8 @@ type Binding = string | number | null;
 export function prepareApply(db: Database) {
   const q = (sql: string) => db.prepare<unknown, Binding[]>(sql);
   const insertSale = q(
-    `INSERT INTO sales (id, name, starts_at, ends_at, hold_seconds, limit_per_user, paused, created_at)
-     VALUES (?, ?, ?, ?, ?, ?, 0, ?)`,
+    `INSERT INTO sales (id, name, starts_at, ends_at, hold_seconds, limit_per_user, paused, created_at, waiting_room)
+     VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?)`,
   );
   const insertItem = q(
     `INSERT INTO items (sale_id, id, position, name, price, currency, delivery, stock, available, held, confirmed)
@@ -26,7 +27,8 @@ export function prepareApply(db: Database) {
   );
   const patchSale = q(
     `UPDATE sales SET name = coalesce(?, name), starts_at = coalesce(?, starts_at), ends_at = coalesce(?, ends_at),
-     paused = coalesce(?, paused), limit_per_user = coalesce(?, limit_per_user), hold_seconds = coalesce(?, hold_seconds)
+     paused = coalesce(?, paused), limit_per_user = coalesce(?, limit_per_user), hold_seconds = coalesce(?, hold_seconds),
+     waiting_room = CASE WHEN ? THEN ? ELSE waiting_room END
      WHERE id = ?`,
   );
   const insertCode = q(`INSERT INTO codes (sale_id, item_id, code) VALUES (?, ?, ?)`);
@@ -61,7 +63,7 @@ export function prepareApply(db: Database) {
     switch (event.type) {
       case "sale_created": {
         const { sale } = event;
-        insertSale.run(sale.id, sale.name, sale.startsAt, sale.endsAt, sale.holdSeconds, sale.limitPerUser, event.at);
+        insertSale.run(sale.id, sale.name, sale.startsAt, sale.endsAt, sale.holdSeconds, sale.limitPerUser, event.at, roomColumn(sale.waitingRoom));
         sale.items.forEach((item, position) => {
           const stock = item.delivery === "codes" ? 0 : item.stock;
           insertItem.run(sale.id, item.id, position, item.name, item.price, item.currency, item.delivery, stock, stock);
@@ -78,6 +80,9 @@ export function prepareApply(db: Database) {
           paused,
           p.limitPerUser ?? null,
           p.holdSeconds ?? null,
+          // The room's settings change only when the patch names them (null turns the room off).
+          p.waitingRoom === undefined ? 0 : 1,
+          roomColumn(p.waitingRoom),
           event.saleId,
         );
         break;

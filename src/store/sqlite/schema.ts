@@ -14,6 +14,8 @@ export const sales = sqliteTable("sales", {
   limitPerUser: integer("limit_per_user").notNull(),
   paused: integer("paused", { mode: "boolean" }).notNull().default(false),
   createdAt: integer("created_at").notNull(),
+  /** The waiting room's settings as JSON (ledger WaitingRoomSettings), null without one; its places live in the journal. */
+  waitingRoom: text("waiting_room"),
 });
 
 export const items = sqliteTable(

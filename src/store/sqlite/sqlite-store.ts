@@ -12,6 +12,7 @@ import type { StoredSale } from "../../ledger/restore.ts";
 import type { Payment, PaymentOutcome, Reservation } from "../../ledger/types.ts";
 import { migrationsFolder } from "../migrations-folder.ts";
 import { codesByReservation, toReservation } from "../reservation-row.ts";
+import { roomOfColumn } from "../room-column.ts";
 import type { ReservationPage, ReservationQuery, Store } from "../store.ts";
 import { prepareApply } from "./apply-batch.ts";
 import { type LoadSale, prepareLoadSale } from "./load-sale.ts";
@@ -62,7 +63,10 @@ export class SqliteStore implements Store {
     this.loadSale ??= prepareLoadSale(this.sqlite);
     const loaded: StoredSale[] = [];
     for (const sale of this.db.select().from(schema.sales).orderBy(asc(schema.sales.id)).all()) {
-      if (owns(sale.id)) loaded.push(this.loadSale(sale, now));
+      if (!owns(sale.id)) continue;
+      const { waitingRoom, ...settings } = sale;
+      const room = roomOfColumn(waitingRoom);
+      loaded.push(this.loadSale(room === null ? settings : { ...settings, waitingRoom: room }, now));
     }
     return loaded;
   }

@@ -1,0 +1,1 @@
+ALTER TABLE `sales` ADD `waiting_room` text;
