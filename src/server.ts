@@ -155,6 +155,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
           metricsSnapshot: () => metrics.registry.snapshot(),
           log,
           refusedFromCopy: metrics.refusalChild("copy", "sold_out"),
+          queuePolls: metrics.queuePollChildren(),
           onEvent: (op, args) => {
             if (op === "grants") addressLimits.absorb(args as AddressGrants);
             else if (op === "node-snapshot") node?.peerSnapshot(args as NodeSnapshot);

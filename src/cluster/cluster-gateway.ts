@@ -30,6 +30,8 @@ export type ClusterOptions = {
   log?: (level: "info" | "warn" | "error", msg: string, fields?: Record<string, unknown>) => void;
   /** Counts holds refused sold_out from this worker's copy, without their owner (a metrics child). */
   refusedFromCopy?: { inc(): void };
+  /** Counts waiting-room polls by where they were answered (stampede_queue_polls_total). */
+  queuePolls?: Record<"copy" | "owner" | "forwarded", { inc(): void }>;
   clock?: () => number;
 };
 
@@ -204,10 +206,18 @@ export class ClusterGateway implements SaleGateway {
 
   queuePlace(saleId: string, userId: string, reply: QueueReply): void {
     const peer = this.owner(saleId);
-    if (peer === null) return this.options.local.queuePlace(saleId, userId, (answer) => reply(this.asPublished(saleId, answer)));
+    const counted = this.options.queuePolls;
+    if (peer === null) {
+      counted?.owner.inc();
+      return this.options.local.queuePlace(saleId, userId, (answer) => reply(this.asPublished(saleId, answer)));
+    }
     const room = this.snapshots.room(saleId);
     const known = room === undefined ? null : this.places.answer(saleId, userId, room, this.clock());
-    if (known !== null) return reply(known);
+    if (known !== null) {
+      counted?.copy.inc();
+      return reply(known);
+    }
+    counted?.forwarded.inc();
     this.askOwner(peer.call("queuePlace", { saleId, userId }, true), saleId, userId, reply);
   }
 

@@ -38,6 +38,7 @@ export class ServerMetrics implements OwnerMetrics {
   private readonly queueAdmissions: Counter;
   private readonly queueWaitSeconds: Histogram;
   private readonly queueJoinChildren = new Map<string, CounterChild>();
+  private readonly queuePolls: Counter<"answered_by">;
   /** Per command kind and outcome code: its commands_total child and, for a refused hold, its refusals child. */
   private readonly outcomeChildren = new Map<string, Map<string, OutcomeChildren>>();
   private readonly refusalChildren = new Map<string, CounterChild>();
@@ -79,6 +80,14 @@ export class ServerMetrics implements OwnerMetrics {
       name: "stampede_queue_joins_total",
       help: "Joins of waiting rooms decided by this worker as the sales' owner, by outcome: waiting, admitted (at once), kept (joined again), or a refusal's code.",
       labelNames: ["outcome"],
+    });
+    this.queuePolls = registry.counter({
+      name: "stampede_queue_polls_total",
+      help:
+        "Waiting-room polls a worker of a cluster answered, by where the answer came from: copy (this worker's copy of a sale " +
+        "another worker owns: the serving counter and the buyer's remembered rank), owner (this worker owns the sale), " +
+        "forwarded (asked the owner: a buyer new to this worker, or one the counter has reached).",
+      labelNames: ["answered_by"],
     });
     this.queueAdmissions = registry.counter({
       name: "stampede_queue_admissions_total",
@@ -272,6 +281,11 @@ export class ServerMetrics implements OwnerMetrics {
     let child = this.queueJoinChildren.get(code);
     if (child === undefined) this.queueJoinChildren.set(code, (child = this.queueJoins.labels(code)));
     child.inc();
+  }
+
+  /** The counters of polls by where they were answered (ClusterGateway's queuePolls). */
+  queuePollChildren(): Record<"copy" | "owner" | "forwarded", CounterChild> {
+    return { copy: this.queuePolls.labels("copy"), owner: this.queuePolls.labels("owner"), forwarded: this.queuePolls.labels("forwarded") };
   }
 
   queueAdmitted(count: number, waitedMs: readonly number[]): void {
