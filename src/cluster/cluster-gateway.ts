@@ -327,6 +327,11 @@ export class ClusterGateway implements SaleGateway {
     return this.route(saleId, () => this.options.local.publicSale(saleId), "publicSale", { saleId });
   }
 
+  publicSaleNow(saleId: string): PublicDocument | null | undefined {
+    if (this.owner(saleId) !== null) return this.snapshots.get(saleId);
+    return this.options.local.publicSaleNow(saleId);
+  }
+
   watchSale(saleId: string, listener: (document: string) => void) {
     if (this.owner(saleId) === null) return this.options.local.watchSale(saleId, listener);
     return this.snapshots.watch(saleId, listener);

@@ -83,6 +83,12 @@ export interface SaleGateway {
   adminSale(saleId: string): Promise<AdminSaleView | null>;
   listSales(): Promise<AdminSaleView[]>;
   publicSale(saleId: string): Promise<PublicDocument | null>;
+  /**
+   * The public document when it can be had at once (a read's fast path: no promise), null when
+   * there is no such sale, undefined when only `publicSale` can tell (a forward, a commit to wait
+   * for, an owner not serving).
+   */
+  publicSaleNow?(saleId: string): PublicDocument | null | undefined;
   /** Call `listener` with each new public document of the sale; returns the unsubscribe function. */
   watchSale(saleId: string, listener: (document: string) => void): (() => void) | null;
   /** The buyer's reservation as its JSON, or null when the buyer has no such reservation. */

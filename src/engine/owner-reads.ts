@@ -77,6 +77,12 @@ export class OwnerReads {
     return rendered;
   }
 
+  /** The sale's public document as it stands (null: no such sale), with no wait for a commit. */
+  documentOf(saleId: string): PublicDocument | null {
+    const sale = this.sales.get(saleId);
+    return sale === undefined ? null : this.document(sale);
+  }
+
   async publicSale(saleId: string): Promise<PublicDocument | null> {
     const sale = await this.settled(saleId);
     return sale === undefined ? null : this.document(sale);

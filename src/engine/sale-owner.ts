@@ -423,6 +423,11 @@ export class SaleOwner implements SaleGateway {
   publicSale(saleId: string): Promise<PublicDocument | null> {
     return this.reads.publicSale(saleId);
   }
+  publicSaleNow(saleId: string): PublicDocument | null | undefined {
+    // What publicSale would answer after its wait, when there is nothing to wait for.
+    if (this.state !== "serving" || this.commit.busy) return undefined;
+    return this.reads.documentOf(saleId);
+  }
   watchSale(saleId: string, listener: (document: string) => void) {
     return this.reads.watchSale(saleId, listener);
   }

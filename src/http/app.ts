@@ -5,21 +5,21 @@
 import { Elysia } from "elysia";
 import { AdmissionTokens } from "../auth/admission-token.ts";
 import type { SaleGateway } from "../engine/gateway.ts";
-import { log } from "../log.ts";
 import type { ServerMetrics } from "../metrics/server-metrics.ts";
 import { Admission } from "./admission.ts";
 import { docsPlugin } from "./docs.ts";
-import { type FieldError, ProblemError, overloaded, problem, unauthorized } from "./problem.ts";
+import { errorResponse } from "./error-response.ts";
+import { unauthorized } from "./problem.ts";
 import { adminRoutes } from "./routes/admin.ts";
 import { buyerRoutes } from "./routes/buyer.ts";
 import { dashboardRoutes } from "./routes/dashboard.ts";
 import { HOLD_ROUTE, holdHandler, holdRoute } from "./routes/hold.ts";
 import { opsRoutes } from "./routes/ops.ts";
-import { publicRoutes } from "./routes/public.ts";
+import { PUBLIC_SALE_ROUTE, publicRoutes, publicSaleHandler, publicSaleRoute } from "./routes/public.ts";
 import { QUEUE_ROUTE, queueHandlers, queueRoutes } from "./routes/queue.ts";
 import { webhookRoutes } from "./routes/webhook.ts";
 import { webhookAdminRoutes } from "./routes/webhooks-admin.ts";
-import { BodyError, type HttpDeps, RequestGate, requestPath } from "./request-gate.ts";
+import { type HttpDeps, RequestGate, requestPath } from "./request-gate.ts";
 
 export type AppOptions = HttpDeps & {
   version: string;
@@ -46,16 +46,19 @@ export function createApp(options: AppOptions) {
   const tokens = options.admissionTokens ?? new AdmissionTokens(Bun.randomUUIDv7() + crypto.randomUUID());
   const hold = holdHandler(deps, gate, tokens);
   const queue = queueHandlers(deps, gate, tokens);
+  const read = publicSaleHandler(deps, gate);
   // The hold also goes to Bun's own router (Elysia merges `serve.routes` over its own table): Elysia
   // routes and documents it, but its per-request context (a copy of every header, cookies, query,
   // an awaited parse step) cost a fifth of a hold. NATIVE_HOLD=0 keeps Elysia's handler, to compare.
-  // The waiting room's join and poll go the same way: half a million buyers poll during a drop.
+  // The waiting room's join and poll go the same way: half a million buyers poll during a drop, and
+  // so does the public sale document, which the crowd reads while it waits.
   type Native = (request: Bun.BunRequest<"/v1/sales/:saleId">, server: Bun.Server<unknown>) => Response | Promise<Response>;
   const routes: Record<string, { POST?: Native; GET?: Native }> =
     process.env.STAMPEDE_NATIVE_HOLD === "0"
       ? {}
       : {
           [HOLD_ROUTE]: { POST: (request, server) => hold(request, request.params.saleId, server) },
+          [PUBLIC_SALE_ROUTE]: { GET: (request, server) => read(request, request.params.saleId, server) },
           [QUEUE_ROUTE]: {
             POST: (request, server) => queue.join(request, request.params.saleId, server),
             GET: (request, server) => queue.poll(request, request.params.saleId, server),
@@ -74,6 +77,7 @@ export function createApp(options: AppOptions) {
     .use(dashboardRoutes(deps))
     .use(holdRoute(deps, gate, tokens))
     .use(queueRoutes(deps, gate, tokens))
+    .use(publicSaleRoute(deps, gate))
     .use(publicRoutes(deps, gate))
     .use(buyerRoutes(deps, gate))
     .use(webhookRoutes(deps, gate))
@@ -84,54 +88,5 @@ export function createApp(options: AppOptions) {
 const DESCRIPTION =
   "Flash-sale stock server. Buyers hold stock with a JWT, payment providers confirm through signed webhooks, " +
   "operators manage sales with the admin token. Every error is application/problem+json with a stable `code`.";
-
-type ValidationIssue = { path?: string; message?: string; summary?: string };
-
-function errorResponse(code: string | number, error: unknown): Response {
-  // Elysia hands an error thrown by a parse hook over as the `cause` of its own ParseError.
-  const cause = (error as { cause?: unknown })?.cause;
-  if (error instanceof ProblemError) return error.response;
-  if (cause instanceof ProblemError) return cause.response;
-  const body = error instanceof BodyError ? error : cause;
-  if (body instanceof BodyError) return problem(body.status, body.code, body.message);
-  switch (code) {
-    case "VALIDATION": {
-      const all = (error as { all?: ValidationIssue[] }).all ?? [];
-      const seen = new Set<string>();
-      const errors: FieldError[] = [];
-      for (const issue of all) {
-        const path = issue.path || "/";
-        if (seen.has(path)) continue;
-        seen.add(path);
-        errors.push({ path, message: issue.summary ?? issue.message ?? "invalid" });
-      }
-      return problem(422, "validation_failed", "The request does not match the schema.", { errors });
-    }
-    case "PARSE":
-      return problem(400, "invalid_json", "The request body is not valid JSON.");
-    case "NOT_FOUND":
-      return problem(404, "not_found", "No such route.");
-    case "INVALID_COOKIE_SIGNATURE":
-    case "INVALID_FILE_TYPE":
-      return problem(400, "validation_failed", "The request is malformed.");
-    default: {
-      if ((error as { name?: string })?.name === "InvariantViolation") {
-        // A broken invariant is a bug: stop loudly and let recovery rebuild from the journal.
-        // Stop now, in this turn: nothing else may be committed after a failed assertion.
-        log("fatal", "invariant violated", { error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
-        process.exit(70);
-      }
-      const unavailable = error as { retryAfterSeconds?: number; message?: string };
-      if (typeof unavailable?.retryAfterSeconds === "number") {
-        // Jittered (API.md), so that the clients shed together do not come back together.
-        return overloaded(unavailable.message ?? "Unavailable.", unavailable.retryAfterSeconds);
-      }
-      // The id ties the answer the client saw to the log line an operator reads.
-      const requestId = Bun.randomUUIDv7();
-      log("error", "unhandled error", { requestId, error: String(error) });
-      return problem(500, "internal_error", `An unexpected error occurred (request ${requestId}).`);
-    }
-  }
-}
 
 export type { SaleGateway, ServerMetrics };

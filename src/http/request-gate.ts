@@ -12,8 +12,8 @@ import type { WebhookStore } from "../store/webhook-store.ts";
 import type { Admission } from "./admission.ts";
 import { clientAddress } from "./client-address.ts";
 import { ProblemError, unauthorized } from "./problem.ts";
-import { rateLimited } from "./rate-limit-headers.ts";
 import { refusalLog } from "./refusal-log.ts";
+import { rateLimited } from "./rate-limit-headers.ts";
 
 export type HttpDeps = {
   gateway: SaleGateway;
@@ -32,9 +32,9 @@ export type HttpDeps = {
   /** Load shedding and bounded event streams; absent, nothing is shed (streams are still bounded). */
   admission?: Admission;
   metrics?: ServerMetrics;
-  /** Metrics of every worker of a cluster; without it /metrics shows this process alone. */
   /** STAMPEDE_ACCESS_LOG=1: one log line per request (access-log.ts). */
   accessLog?: boolean;
+  /** Metrics of every worker of a cluster; without it /metrics shows this process alone. */
   renderMetrics?: () => Promise<string>;
   clock?: () => number;
   /** The store's outbound-webhook tables, for the operator routes (routes/webhooks-admin.ts). */
@@ -55,7 +55,7 @@ export const JSON_DEPTH_MAX = 32;
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Something with `requestIP`: Bun's server, as Elysia hands it to handlers. */
-type PeerSource = { requestIP(request: Request): { address: string } | null } | null | undefined;
+export type PeerSource = { requestIP(request: Request): { address: string } | null } | null | undefined;
 
 export class RequestGate {
   /** The buyer of a request, found by the buyer routes' transform hook and read by their handlers. */

@@ -99,6 +99,11 @@ export class NodeSaleOwner extends SaleOwner {
     return super.publicSale(saleId);
   }
 
+  /** Always through publicSale, which checks the lease first. */
+  override publicSaleNow(): undefined {
+    return undefined;
+  }
+
   override async reservation(saleId: string, userId: string, reservationId: string) {
     this.ensureHere(saleId);
     return super.reservation(saleId, userId, reservationId);

@@ -155,9 +155,9 @@ export function adminRoutes(deps: HttpDeps, gate: RequestGate) {
   return new Elysia({ name: "admin", prefix: "/v1/admin" })
     // The token is checked before anything else: by the JSON parser for routes with a body (it runs
     // first), here, before validation, for the others.
-    .onTransform((context) => {
-      timing.start(context);
-      gate.requireAdmin(context.request);
+    .onTransform(({ request, set }) => {
+      timing.start(request, set);
+      gate.requireAdmin(request);
     })
     .onAfterResponse(timing.finish)
     // The operator routes' own JSON parser: the token first (parse runs before transform), then

@@ -19,9 +19,8 @@ export function buyerRoutes(deps: HttpDeps, gate: RequestGate) {
   const { gateway } = deps;
   const timing = routeTiming(deps);
   return new Elysia({ name: "buyer" })
-    .onTransform((context) => {
-      timing.start(context);
-      const { request, server } = context;
+    .onTransform(({ request, server, set }) => {
+      timing.start(request, set);
       const shed = request.method === "GET" ? gate.admitRead(request, server) : gate.limitAddress(request, server);
       if (shed !== undefined) throw new ProblemError(shed);
       gate.buyerOf(request);

@@ -18,6 +18,7 @@ import { rateLimitField, rateLimited } from "../rate-limit-headers.ts";
 import { BODY_MAX_BYTES, BodyError, type HttpDeps, type RequestGate, parseJsonBytes, parseJsonText, readBodyText } from "../request-gate.ts";
 import { BODY_PROBLEMS, CREDENTIAL_PROBLEMS, jsonAnswer, jsonRequest, problems } from "../openapi-document.ts";
 import { HoldBody, ID_PATTERN, Reservation, SaleParams } from "../schemas.ts";
+import { validationProblem } from "../validation-problem.ts";
 
 export const HOLD_ROUTE = "/v1/sales/:saleId/reservations";
 
@@ -35,21 +36,6 @@ function isHoldBody(body: unknown): body is HoldFields {
   if (typeof body !== "object" || body === null) return false;
   const { itemId, quantity } = body as Record<string, unknown>;
   return typeof itemId === "string" && ID.test(itemId) && Number.isInteger(quantity) && (quantity as number) >= 1 && (quantity as number) <= 100;
-}
-
-/** The 422 of a value a checker refuses, naming the failing paths as the rest of the API does. */
-function validationProblem(checker: typeof holdBodyChecker | typeof saleParamsChecker, value: unknown, what: string): Response {
-  const seen = new Set<string>();
-  const errors: { path: string; message: string }[] = [];
-  for (const error of checker.Errors(value)) {
-    const path = error.path || "/";
-    if (seen.has(path)) continue;
-    seen.add(path);
-    errors.push({ path, message: error.message });
-    if (errors.length === 20) break;
-  }
-  if (errors.length === 0) errors.push({ path: "/", message: "Expected an object" });
-  return problem(422, "validation_failed", `The ${what} does not match the schema.`, { errors });
 }
 
 function holdResponse(answer: HoldAnswer, deps: HttpDeps): Response {

@@ -1,13 +1,18 @@
 // Public reads: the sale document (cacheable, with an ETag) and its Server-Sent Events stream.
 // Streams are bounded per client address and in all, and end when the server stops (admission.ts).
 
+import { TypeCompiler } from "@sinclair/typebox/compiler";
 import { Elysia } from "elysia";
+import type { PublicDocument } from "../../engine/gateway.ts";
+import { withAccessLog } from "../access-log.ts";
 import { Admission, type StreamLease } from "../admission.ts";
+import { errorResponse } from "../error-response.ts";
 import { ProblemError, problem } from "../problem.ts";
 import { routeTiming } from "../route-timing.ts";
-import type { HttpDeps, RequestGate } from "../request-gate.ts";
+import type { HttpDeps, PeerSource, RequestGate } from "../request-gate.ts";
 import { jsonAnswer, problems, textAnswer } from "../openapi-document.ts";
-import { PublicSale, SaleParams } from "../schemas.ts";
+import { ID_PATTERN, PublicSale, SaleParams } from "../schemas.ts";
+import { validationProblem } from "../validation-problem.ts";
 
 const CACHE_CONTROL = "public, max-age=1";
 /** Documents queued for one event stream's client before it counts as too slow and is closed. */
@@ -16,46 +21,91 @@ const SSE_QUEUED_MAX = 256;
 /** Heartbeats keep the stream under the server's idle timeout (10 s) and idle proxies from closing it. */
 const SSE_HEARTBEAT_MS = 5_000;
 
+export const PUBLIC_SALE_ROUTE = "/v1/sales/:saleId";
+const ID = new RegExp(ID_PATTERN);
+const saleParamsChecker = TypeCompiler.Compile(SaleParams);
+
+/**
+ * GET /v1/sales/:saleId as one function of the request: the crowd polls it during a drop, so like
+ * the hold it skips Elysia's per-request context (app.ts hands it to Bun's router) and records its
+ * own latency. The document comes at once when the owner has nothing waiting to commit (or from
+ * this worker's copy of another owner's sale), and its ResponseInit is made once per document.
+ */
+export function publicSaleHandler(deps: HttpDeps, gate: RequestGate): (request: Request, saleId: string, server: PeerSource) => Response | Promise<Response> {
+  const { gateway } = deps;
+  const observe = deps.metrics?.httpRoute(PUBLIC_SALE_ROUTE);
+  const inits = new WeakMap<PublicDocument, { ok: ResponseInit; notModified: ResponseInit }>();
+  const answer = (found: PublicDocument | null, saleId: string, request: Request, started: number): Response => {
+    let response: Response;
+    if (found === null) response = problem(404, "not_found", `No sale ${saleId}.`);
+    else {
+      let init = inits.get(found);
+      if (init === undefined) {
+        init = {
+          ok: { status: 200, headers: { "content-type": "application/json", etag: found.etag, "cache-control": CACHE_CONTROL } },
+          notModified: { status: 304, headers: { etag: found.etag, "cache-control": CACHE_CONTROL } },
+        };
+        inits.set(found, init);
+      }
+      response = request.headers.get("if-none-match") === found.etag ? new Response(null, init.notModified) : new Response(found.document, init.ok);
+    }
+    observe?.(response.status, (performance.now() - started) / 1000);
+    return response;
+  };
+  const handle = (request: Request, saleId: string, server: PeerSource): Response | Promise<Response> => {
+    const started = performance.now();
+    const shed = gate.admitRead(request, server);
+    if (shed !== undefined) return answerAs(shed, started);
+    if (saleId.length > 64 || !ID.test(saleId)) return answerAs(validationProblem(saleParamsChecker, { saleId }, "path"), started);
+    const now = gateway.publicSaleNow?.(saleId);
+    if (now !== undefined) return answer(now, saleId, request, started);
+    return gateway.publicSale(saleId).then(
+      (found) => answer(found, saleId, request, started),
+      (error: unknown) => answerAs(errorResponse("UNKNOWN", error), started),
+    );
+  };
+  const answerAs = (response: Response, started: number): Response => {
+    observe?.(response.status, (performance.now() - started) / 1000);
+    return response;
+  };
+  return deps.accessLog === true ? withAccessLog(PUBLIC_SALE_ROUTE, handle) : handle;
+}
+
+/** The document route as Elysia knows it (routed and documented); app.ts also gives it to Bun's router. */
+export function publicSaleRoute(deps: HttpDeps, gate: RequestGate) {
+  const handle = publicSaleHandler(deps, gate);
+  return new Elysia({ name: "public-sale" }).get(
+    PUBLIC_SALE_ROUTE,
+    ({ request, params, server }) => handle(request, params.saleId, server),
+    {
+      detail: {
+        tags: ["buyers"],
+        summary: "Public sale document with availability (ETag, Cache-Control)",
+        // Anyone may read it (API.md): no credential, stated rather than left unsaid.
+        security: [],
+        parameters: [{ name: "saleId", in: "path", required: true, schema: SaleParams.properties.saleId }],
+        responses: {
+          200: jsonAnswer("The sale as buyers see it", PublicSale),
+          304: { description: "Not modified: the `If-None-Match` tag is the current one" },
+          ...problems({ 404: ["not_found"], 422: ["validation_failed"], 429: ["rate_limited"], 503: ["overloaded"] }),
+        },
+      },
+    },
+  );
+}
+
 export function publicRoutes(deps: HttpDeps, gate: RequestGate) {
   const { gateway } = deps;
   const admission = deps.admission ?? new Admission();
   const timing = routeTiming(deps);
   const notFound = (saleId: string) => problem(404, "not_found", `No sale ${saleId}.`);
-  // The owner renders each document once per version, with its ETag (a hash of the document):
-  // a read writes it out as it is.
-  const headers = (etag: string) => ({ "content-type": "application/json", etag, "cache-control": CACHE_CONTROL });
   return new Elysia({ name: "public" })
-    .onTransform((context) => {
-      timing.start(context);
-      const shed = gate.admitRead(context.request, context.server);
+    .onTransform(({ request, server, set }) => {
+      timing.start(request, set);
+      const shed = gate.admitRead(request, server);
       if (shed !== undefined) throw new ProblemError(shed);
     })
     .onAfterResponse(timing.finish)
-    .get(
-      "/v1/sales/:saleId",
-      async ({ params, request }) => {
-        const found = await gateway.publicSale(params.saleId);
-        if (found === null) return notFound(params.saleId);
-        if (request.headers.get("if-none-match") === found.etag) {
-          return new Response(null, { status: 304, headers: { etag: found.etag, "cache-control": CACHE_CONTROL } });
-        }
-        return new Response(found.document, { status: 200, headers: headers(found.etag) });
-      },
-      {
-        params: SaleParams,
-        detail: {
-          tags: ["buyers"],
-          summary: "Public sale document with availability (ETag, Cache-Control)",
-          // Anyone may read it (API.md): no credential, stated rather than left unsaid.
-          security: [],
-          responses: {
-            200: jsonAnswer("The sale as buyers see it", PublicSale),
-            304: { description: "Not modified: the `If-None-Match` tag is the current one" },
-            ...problems({ 404: ["not_found"], 429: ["rate_limited"], 503: ["overloaded"] }),
-          },
-        },
-      },
-    )
     .get(
       "/v1/sales/:saleId/stream",
       async ({ params, request, server }) => {

@@ -28,7 +28,7 @@ export function webhookRoutes(deps: HttpDeps, _gate: RequestGate) {
   const clock = deps.clock ?? Date.now;
   const timing = routeTiming(deps);
   return new Elysia({ name: "webhook" })
-    .onTransform(timing.start)
+    .onTransform(({ request, set }) => timing.start(request, set))
     .onAfterResponse(timing.finish)
     .post(
     "/v1/webhooks/payments",

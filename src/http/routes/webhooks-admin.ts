@@ -83,9 +83,9 @@ export function webhookAdminRoutes(deps: HttpDeps, gate: RequestGate) {
   const timing = routeTiming(deps.metrics);
   return (
     new Elysia({ name: "webhooks-admin", prefix: "/v1/admin/webhooks" })
-      .onTransform((context) => {
-        timing.start(context);
-        gate.requireAdmin(context.request);
+      .onTransform(({ request, set }) => {
+        timing.start(request, set);
+        gate.requireAdmin(request);
       })
       .onAfterResponse(timing.finish)
       .onParse(({ request }) => gate.parseAdminJson(request))
