@@ -11,7 +11,8 @@ const DECISIONS_WORTH_COLLECTING = 50_000;
 
 export function startIdleCollector(decisions: () => number): { stop(): void } {
   let seen = decisions();
-  let collectedAt = seen;
+  // From zero, not from `seen`: what a recovery counted before the collector started is worth one too.
+  let collectedAt = 0;
   const timer = setInterval(() => {
     const now = decisions();
     const idle = now === seen;

@@ -164,6 +164,9 @@ export class SaleOwner implements SaleGateway {
     for (const [saleId, sale] of recovery.sales) this.sales.add(saleId, sale.ledger, sale.snapshotSeq, sale.lastEventSeq);
     this.replayedAtStart = recovery.replayed;
     this.recoveryMs = recovery.ms;
+    // Replayed events and loaded images leave garbage like decisions do (hundreds of MiB after a
+    // million holds): counted as such, the idle collector gives it back once the start is over.
+    this.decisions += recovery.replayed + this.liveHolds();
     if (this.lifecycle !== null) for (const sale of this.sales.values()) this.lifecycle.baseline(sale, this.clock());
     this.background.start();
     this.state = "serving";
