@@ -40,7 +40,6 @@ function housekeeping(): void {
   if (wb === null || wb.appliedSeq < lastSeq || wb.rowsFlushed - rowsAtLastCollection < 10_000) return;
   rowsAtLastCollection = wb.rowsFlushed;
   Bun.gc(true);
-  { const jsc = require("bun:jsc"); const st = jsc.heapStats(); console.error("BGHEAP", JSON.stringify({ mem: process.memoryUsage(), heapSize: st.heapSize, extra: st.extraMemorySize, objects: st.objectCount, top: Object.entries(st.objectTypeCounts).sort((a: any, b: any) => b[1] - a[1]).slice(0, 8) })); }
 }
 
 function progress() {
