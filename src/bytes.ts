@@ -134,4 +134,34 @@ export class ByteReader {
     this.at = start + length;
     return this.buffer.toString("utf8", start, start + length);
   }
+
+  /**
+   * A short string that is usually `previous` again (a batch's sale id, item id, currency): when its
+   * bytes are `previous`'s (ASCII, compared in place) that string comes back undecoded. Decoding
+   * costs about 0.3 µs a string, four a hold, which a start replaying 200,000 holds felt.
+   */
+  strLike(previous: string): string {
+    this.need(2);
+    const length = this.view.getUint16(this.at, true);
+    const start = this.at + 2;
+    if (length === previous.length) {
+      const buffer = this.buffer;
+      let same = true;
+      for (let i = 0; i < length; i += 1) {
+        const code = previous.charCodeAt(i);
+        // ASCII only: a UTF-8 sequence's bytes could equal the codes of other, non-ASCII characters.
+        if (code >= 0x80 || buffer[start + i] !== code) {
+          same = false;
+          break;
+        }
+      }
+      if (same) {
+        this.at = start;
+        this.need(length);
+        this.at = start + length;
+        return previous;
+      }
+    }
+    return this.str();
+  }
 }

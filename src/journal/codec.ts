@@ -13,6 +13,7 @@
 import { ByteReader, ByteWriter } from "../bytes.ts";
 import { invariant } from "../ledger/invariant.ts";
 import { formatReservationId } from "../ledger/reservation-id.ts";
+import { assertEventShape } from "./event-shape.ts";
 import type { SaleEvent } from "../ledger/types.ts";
 
 export const BATCH_FORMAT = 2;
@@ -132,7 +133,9 @@ export class BatchWriter {
 /** Decode one batch (either format). Each event is checked by the journal as it is read back. */
 export function decodeBatch(bytes: Uint8Array): SaleEvent[] {
   if (bytes.length > 0 && bytes[0] === JSON_BATCH_FIRST_BYTE) {
-    return JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")) as SaleEvent[];
+    const events = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8")) as SaleEvent[];
+    if (Array.isArray(events)) for (const event of events) assertEventShape(event);
+    return events;
   }
   return new BatchReader(bytes).events();
 }
@@ -153,6 +156,10 @@ export function batchTokens(bytes: Uint8Array): { saleId: string; reservationId:
 
 class BatchReader {
   private readonly in: ByteReader;
+  /** The last of each (strings that repeat from event to event are not decoded again: ByteReader.strLike). */
+  private saleId = "";
+  private itemId = "";
+  private currency = "";
 
   constructor(bytes: Uint8Array) {
     this.in = new ByteReader(bytes);
@@ -174,7 +181,9 @@ class BatchReader {
     if (kind === Kind.Other) {
       input.str(); // sale id, repeated inside the JSON
       input.f64();
-      return JSON.parse(input.str(true)) as SaleEvent;
+      const event = JSON.parse(input.str(true)) as SaleEvent;
+      assertEventShape(event);
+      return event;
     }
     if (kind === Kind.QueueJoined) {
       const flags = input.u8();
@@ -186,16 +195,16 @@ class BatchReader {
     }
     invariant(kind === Kind.HoldPlaced || kind === Kind.HoldReleased || kind === Kind.HoldExpired, () => `journal event of unknown kind ${kind}`);
     const flags = input.u8();
-    const saleId = input.str();
+    const saleId = (this.saleId = input.strLike(this.saleId));
     const at = input.f64();
     const seq = input.f64();
     const row = input.u32();
-    const itemId = input.str();
+    const itemId = (this.itemId = input.strLike(this.itemId));
     if (kind === Kind.HoldPlaced) {
       const userId = input.str();
       const quantity = input.u8();
       const amount = input.f64();
-      const currency = input.str();
+      const currency = (this.currency = input.strLike(this.currency));
       const expiresAt = at + input.u32();
       const token = flags & FLAG_TOKEN ? input.f64() : 0;
       const reservationId = flags & FLAG_EXPLICIT_ID ? input.str() : formatReservationId(saleId, seq, row);

@@ -10,7 +10,7 @@ const SEQ_DIGITS = 8;
 export const HOLD_SEQ_MAX = 36 ** SEQ_DIGITS - 1;
 
 export function formatReservationId(saleId: string, seq: number, row: number): string {
-  return `${saleId}.${seq.toString(36).padStart(SEQ_DIGITS, "0")}.${row.toString(36)}`;
+  return `${saleId}.${seqDigits(seq)}.${rowDigits(row)}`;
 }
 
 /** The prefix every id of a sale starts with; the ledger keeps it to make ids cheaply. */
@@ -19,7 +19,36 @@ export function reservationIdPrefix(saleId: string): string {
 }
 
 export function formatWithPrefix(prefix: string, seq: number, row: number): string {
-  return `${prefix}${seq.toString(36).padStart(SEQ_DIGITS, "0")}.${row.toString(36)}`;
+  return `${prefix}${seqDigits(seq)}.${rowDigits(row)}`;
+}
+
+/**
+ * Base-36 digit pairs "00".."zz". A sequence number read back from the journal is a double, and
+ * `toString(36)` of a double takes JSC's general radix path (about 3 µs): a start replaying 200,000
+ * holds spent a third of its time there. Four lookups of two digits each make the same text.
+ */
+const PAIRS: readonly string[] = Array.from({ length: 36 * 36 }, (_, n) => n.toString(36).padStart(2, "0"));
+
+function seqDigits(seq: number): string {
+  if (!(seq >= 0 && seq <= HOLD_SEQ_MAX && Number.isInteger(seq))) return seq.toString(36).padStart(SEQ_DIGITS, "0");
+  const d0 = seq % 1296;
+  const r1 = (seq - d0) / 1296;
+  const d1 = r1 % 1296;
+  const r2 = (r1 - d1) / 1296;
+  const d2 = r2 % 1296;
+  const d3 = (r2 - d2) / 1296;
+  return `${PAIRS[d3]}${PAIRS[d2]}${PAIRS[d1]}${PAIRS[d0]}`;
+}
+
+function rowDigits(row: number): string {
+  if (!(row >= 0 && row <= 0x3fffffff && Number.isInteger(row))) return row.toString(36);
+  if (row < 1296) return row < 36 ? ((PAIRS[row] as string)[1] as string) : (PAIRS[row] as string);
+  const d0 = row % 1296;
+  const r1 = (row - d0) / 1296;
+  if (r1 < 1296) return `${r1 < 36 ? (PAIRS[r1] as string)[1] : PAIRS[r1]}${PAIRS[d0]}`;
+  const d1 = r1 % 1296;
+  const d2 = (r1 - d1) / 1296; // < 1296: a row is below 2^30 < 36^6
+  return `${d2 < 36 ? (PAIRS[d2] as string)[1] : PAIRS[d2]}${PAIRS[d1]}${PAIRS[d0]}`;
 }
 
 /** The sequence number and row of an id of this sale, or null for anything else (a foreign or made-up id). */

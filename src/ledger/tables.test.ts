@@ -122,3 +122,18 @@ test("reservation ids name their sale, number and row, in one spelling", () => {
     expect(parseReservationId(prefix, bad)).toBeNull();
   }
 });
+
+test("reservation ids are the base-36 text of their sequence number and row, whatever the number's representation", () => {
+  const reference = (saleId: string, seq: number, row: number) => `${saleId}.${seq.toString(36).padStart(8, "0")}.${row.toString(36)}`;
+  const seqs = [1, 35, 36, 1295, 1296, 46_655, 46_656, 1_679_615, 1_679_616, 123_456_789, 2 ** 31 + 5, 36 ** 8 - 1];
+  const rows = [0, 1, 35, 36, 1295, 1296, 46_655, 46_656, 65_535, 1_679_615, 1_679_616, 2 ** 30 - 1];
+  for (const seq of seqs) {
+    for (const row of rows) {
+      // As the journal's reader makes them: doubles read from bytes.
+      const view = new DataView(new ArrayBuffer(8));
+      view.setFloat64(0, seq);
+      expect(formatReservationId("drop-42", view.getFloat64(0), row)).toBe(reference("drop-42", seq, row));
+      expect(parseReservationId(reservationIdPrefix("drop-42"), formatReservationId("drop-42", seq, row))).toEqual({ seq, row });
+    }
+  }
+});
