@@ -110,6 +110,8 @@ export async function memoryAndRecovery(ctx: BenchContext): Promise<void> {
     restarted = await StampedeProcess.start({ dataDir, workers: 1, readyTimeoutMs: RECOVERY_TIMEOUT_MS });
     const recoveryMs = restarted.readyAfterMs;
     const replayed = Number(/"eventsReplayed":(\d+)/.exec(restarted.output())?.[1] ?? -1);
+    // Where the worker's start spent its time (its "recovered" log line): snapshots read, tail replayed, tokens.
+    const phases = /"ms":\{"snapshots":([\d.]+),"replay":([\d.]+),"tokens":([\d.]+)\}/.exec(restarted.output());
     const events = journalEvents(join(dataDir, "journal-0.db"));
     const recovered = await StampedeContestant.attach(key, name, restarted).counts(MEMORY_SALE, ITEM_ID);
     const after = checkCounts(recovered, { stock: holds, held: acknowledged, confirmed: 0, slack: unanswered });
@@ -125,6 +127,7 @@ export async function memoryAndRecovery(ctx: BenchContext): Promise<void> {
       result:
         `/readyz 200 ${(recoveryMs / 1000).toFixed(2)} s after restart; journal ${events.toLocaleString("en-US")} events, ` +
         `${replayed >= 0 ? `${replayed.toLocaleString("en-US")} replayed after the sale's snapshot` : "tail replay not reported"}` +
+        `${phases === null ? "" : ` (snapshots read in ${Math.round(Number(phases[1]))} ms, tail replayed in ${Math.round(Number(phases[2]))} ms, tokens in ${Math.round(Number(phases[3]))} ms)`}` +
         `${rssRecovered === null ? "" : `; settled worker RSS after recovery ${(rssRecovered / MIB).toFixed(0)} MiB (before the kill: ${(rssAfter / MIB).toFixed(0)} MiB)`}`,
       exact: after.ok,
       exactness: after.ok ? `every acknowledged hold survived kill -9: ${after.text}` : after.text,
