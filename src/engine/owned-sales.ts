@@ -119,6 +119,8 @@ export class OwnedSales {
     for (const sale of this.byId.values()) {
       const due = sale.ledger.nextExpiry();
       if (due !== undefined && due <= now) sale.ledger.expire(now, this.commit.pending);
+      // Keys age out on this tick too, also in a sale none of whose holds expires (all paid).
+      else sale.ledger.state.pruneIdempotency(now);
     }
     const expired = this.commit.pending.length - before;
     if (expired > 0) this.commit.schedule();
