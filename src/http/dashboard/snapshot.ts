@@ -167,7 +167,8 @@ function health(samples: readonly Sample[], readiness: Readiness): DashboardHeal
     writeBehindLagSeconds: maxOf(samples, WRITE_BEHIND_LAG, 0.1),
     shed,
     eventLoopLagSeconds: maxOf(samples, LOOP_LAG, 0.05),
-    residentMemoryBytes: has(samples, RESIDENT_MEMORY) ? roundTo(sumOf(samples, RESIDENT_MEMORY), 1024 * 1024) : null,
+    // To 4 MiB: an idle process's RSS wanders by a MiB or two (allocator, timers), not worth a message.
+    residentMemoryBytes: has(samples, RESIDENT_MEMORY) ? roundTo(sumOf(samples, RESIDENT_MEMORY), 4 * 1024 * 1024) : null,
   };
 }
 
