@@ -27,6 +27,7 @@ import { hotSaleHolds } from "./scenarios/holds.ts";
 import { endedHoldRounds, soak } from "./scenarios/ended-holds.ts";
 import { memoryAndRecovery } from "./scenarios/memory-recovery.ts";
 import { nodeMode } from "./scenarios/nodes.ts";
+import { outboundWebhooks } from "./scenarios/outbound-webhooks.ts";
 import { roomDrop } from "./scenarios/room-drop.ts";
 import { soldOutStorm } from "./scenarios/sold-out.ts";
 import { ceilingWebhooks, paymentWebhooks } from "./scenarios/webhooks.ts";
@@ -193,6 +194,7 @@ async function main(): Promise<number> {
       ["ended", "rounds of ended holds", endedHoldRounds, true],
       ["soak", "soak", soak, soaking],
       ["nodes", "node mode (--node-kills=N for the SIGKILL rounds)", nodeMode, true],
+      ["outbound", "outbound webhooks: holds with a slow endpoint and without, delivery lag", outboundWebhooks, true],
     ];
     for (const [key, label, scenario, wanted] of alone) {
       if (!wanted || !included(key)) continue;
@@ -201,7 +203,7 @@ async function main(): Promise<number> {
         ctx.crashes.push(`${label}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`.slice(0, 2000));
       });
     }
-    const aloneScenarios = new Set(["memory", "recovery", "ended", "soak", "nodes", "node-failover"]);
+    const aloneScenarios = new Set(["memory", "recovery", "ended", "soak", "nodes", "node-failover", "outbound-holds", "outbound-lag"]);
     for (const row of ctx.rows.filter((r) => aloneScenarios.has(r.scenario))) log(`${row.scenario}: ${row.result}`);
   } finally {
     killAll();

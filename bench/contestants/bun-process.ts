@@ -1,9 +1,10 @@
-// A small Bun server of the benchmark's own (the ceiling, a baseline) as a child process on a fresh
-// port, ready when its /healthz answers 200, killed by pid.
+// A small Bun server of the benchmark's own (the ceiling, a baseline, a webhook receiver) as a child
+// process on a fresh port, ready when its /healthz answers 200. It runs in a process group of its own
+// and is killed with that whole group, so that nothing it might start outlives it.
 
 import type { Subprocess } from "bun";
 import { freePort } from "../../test/support/process.ts";
-import { track } from "./registry.ts";
+import { killGroup, track } from "./registry.ts";
 
 export class BunServerProcess {
   readonly port = freePort();
@@ -17,9 +18,10 @@ export class BunServerProcess {
       env: { ...process.env, ...env, PORT: String(this.port) },
       stdout: "ignore",
       stderr: "pipe",
+      detached: true,
     });
     this.proc = proc;
-    this.untrack = track(() => proc.kill("SIGKILL"));
+    this.untrack = track(() => killGroup(proc));
     void (async () => {
       const decoder = new TextDecoder();
       for await (const chunk of proc.stderr) {
@@ -48,7 +50,7 @@ export class BunServerProcess {
   }
 
   async kill(): Promise<void> {
-    this.proc.kill("SIGKILL");
+    killGroup(this.proc);
     this.untrack();
     await this.proc.exited;
   }

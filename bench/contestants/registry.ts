@@ -18,6 +18,22 @@ export function killAll(): void {
   killers.clear();
 }
 
+/**
+ * SIGKILL the process group a child leads (one spawned with `detached: true`, which makes it the
+ * leader of a group of its own). Only while the child has not been reaped: after that its number may
+ * belong to someone else's group.
+ */
+export function killGroup(proc: { pid: number; exitCode: number | null; signalCode: NodeJS.Signals | number | null; kill(signal?: number | NodeJS.Signals): void }): void {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  try {
+    process.kill(-proc.pid, "SIGKILL");
+  } catch {
+    try {
+      proc.kill("SIGKILL");
+    } catch {}
+  }
+}
+
 /** SIGKILL a pid, ignoring one that is already gone. */
 export function killPid(pid: number): void {
   try {

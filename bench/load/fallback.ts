@@ -5,6 +5,7 @@
 //
 // It is slower than wrk (one JavaScript thread makes and parses every request), so on a fast
 // contestant it measures the generator as much as the server; the report names the generator used.
+// Unlike wrk it can also send at a fixed rate (`ratePerSecond`), for measurements at a given load.
 
 import type { Socket } from "bun";
 import { readFileSync } from "node:fs";
@@ -21,6 +22,8 @@ type Connection = {
 
 /** With no answer at all for this long (the contestant died), the run ends and reports what it has. */
 const STALL_MS = 5_000;
+/** How often a paced run hands due requests to waiting connections: at 5,000/s, 10 at a time. */
+const PACE_TICK_MS = 2;
 
 function buildRequests(spec: LoadSpec, host: string): Uint8Array[] {
   const encoder = new TextEncoder();
@@ -72,6 +75,12 @@ export async function runFallback(spec: LoadSpec): Promise<RawLoadResult> {
   const finished = new Promise<void>((resolve) => {
     finish = resolve;
   });
+  // A paced run sends request n (from 0) no earlier than n / rate seconds after the start; a
+  // connection with nothing due waits in `parked` until the pacing timer hands it the next one.
+  const rate = spec.ratePerSecond;
+  const parked: Connection[] = [];
+  let paceBehindMax = 0;
+  const due = () => (rate === undefined ? Number.POSITIVE_INFINITY : Math.floor(((performance.now() - started) / 1000) * rate) + 1);
   const nextRequest = (): Uint8Array | null => {
     if (sent >= total || performance.now() >= deadline) return null;
     const index = spec.mode === "once" ? Math.floor(sent / repeat) : position++ % requests.length;
@@ -101,6 +110,10 @@ export async function runFallback(spec: LoadSpec): Promise<RawLoadResult> {
     }
   };
   const send = (connection: Connection) => {
+    if (rate !== undefined && sent >= due() && performance.now() < deadline) {
+      parked.push(connection);
+      return;
+    }
     const request = nextRequest();
     if (request === null || connection.socket === null) return maybeFinish();
     connection.sentAt = performance.now();
@@ -166,6 +179,18 @@ export async function runFallback(spec: LoadSpec): Promise<RawLoadResult> {
     pending: null,
   }));
   for (const connection of connections) void open(connection);
+  const pacer =
+    rate === undefined
+      ? null
+      : setInterval(() => {
+          const dueNow = Math.min(due(), total);
+          while (sent < dueNow && parked.length > 0) {
+            const connection = parked.pop() as Connection;
+            if (connection.socket !== null) send(connection);
+          }
+          paceBehindMax = Math.max(paceBehindMax, dueNow - sent);
+          if (performance.now() >= deadline) for (const connection of parked.splice(0)) send(connection);
+        }, PACE_TICK_MS);
   // A deadline passes while every connection waits for an answer, so check it on a timer too.
   const ticker = setInterval(() => {
     maybeFinish();
@@ -174,6 +199,7 @@ export async function runFallback(spec: LoadSpec): Promise<RawLoadResult> {
   }, 20);
   await finished;
   clearInterval(ticker);
+  if (pacer !== null) clearInterval(pacer);
   const ended = performance.now();
   stopping = true;
   for (const connection of connections) connection.socket?.end();
@@ -198,6 +224,7 @@ export async function runFallback(spec: LoadSpec): Promise<RawLoadResult> {
     status,
     code,
     outcome,
+    ...(rate === undefined ? {} : { paceBehindMax }),
   };
 }
 

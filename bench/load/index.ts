@@ -3,7 +3,7 @@
 
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { track } from "../contestants/registry.ts";
+import { killGroup, track } from "../contestants/registry.ts";
 import { finishResult, type LoadResult, type LoadSpec, type RawLoadResult } from "./types.ts";
 import { runWrk, wrkAvailable } from "./wrk.ts";
 
@@ -16,11 +16,25 @@ export function generatorName(): LoadResult["generator"] {
 
 /** Runs one load; `workDir` holds the fallback's spec file. */
 export async function runLoad(spec: LoadSpec, workDir: string): Promise<LoadResult> {
+  if (spec.ratePerSecond !== undefined) throw new Error("a paced load runs with runPaced");
   if (generatorName() === "wrk") return runWrk(spec);
+  return runFallback(spec, workDir);
+}
+
+/**
+ * Runs one load at `spec.ratePerSecond` requests a second, with the fallback generator whatever
+ * generatorName() says: wrk sends as fast as its connections go and cannot hold a rate.
+ */
+export async function runPaced(spec: LoadSpec & { ratePerSecond: number }, workDir: string): Promise<LoadResult> {
+  return runFallback(spec, workDir);
+}
+
+async function runFallback(spec: LoadSpec, workDir: string): Promise<LoadResult> {
   const specFile = join(workDir, `load-${process.hrtime.bigint()}.json`);
   writeFileSync(specFile, JSON.stringify(spec));
-  const proc = Bun.spawn(["bun", join(import.meta.dir, "fallback.ts"), specFile], { stdout: "pipe", stderr: "pipe" });
-  const untrack = track(() => proc.kill("SIGKILL"));
+  // A process group of its own, killed whole (it ends by itself too: its hard cap).
+  const proc = Bun.spawn(["bun", join(import.meta.dir, "fallback.ts"), specFile], { stdout: "pipe", stderr: "pipe", detached: true });
+  const untrack = track(() => killGroup(proc));
   const [text, errors] = await Promise.all([new Response(proc.stdout).text(), new Response(proc.stderr).text()]);
   await proc.exited;
   untrack();

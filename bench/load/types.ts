@@ -26,6 +26,11 @@ export type LoadSpec = {
   entryHeader?: string;
   /** The generator is stopped after this long whatever happens (ms). */
   hardCapMs?: number;
+  /**
+   * Send at this fixed rate (requests a second, on a schedule from the start) instead of as fast as
+   * the connections go. Only the fallback generator paces (wrk cannot): see runPaced.
+   */
+  ratePerSecond?: number;
 };
 
 export type Counts = Record<string, number>;
@@ -48,6 +53,8 @@ export type LoadResult = {
   status: Counts;
   code: Counts;
   outcome: Counts;
+  /** Paced runs: the most requests ever due but not sent because every connection was waiting for an answer. */
+  paceBehindMax?: number;
 };
 
 /** The shape both generators print on their `bench-result` line. */

@@ -37,8 +37,10 @@ const SCENARIO_TITLES: Record<Row["scenario"], string> = {
   "room-admission": "10 waiting room: admission and sell-out",
   nodes: "11 node mode: holds, 3 nodes vs one machine",
   "node-failover": "11 node mode: SIGKILL rounds",
+  "outbound-holds": "12 outbound webhooks: holds, slow endpoint vs none",
+  "outbound-lag": "12 outbound webhooks: delivery lag at 5,000 holds/s",
 };
-const SCENARIO_ORDER: Row["scenario"][] = ["holds", "drop", "sold-out", "reads", "reads-etag", "webhooks", "recovery", "memory", "ended", "soak", "room-joins", "room-polls", "room-admission", "nodes", "node-failover"];
+const SCENARIO_ORDER: Row["scenario"][] = ["holds", "drop", "sold-out", "reads", "reads-etag", "webhooks", "recovery", "memory", "ended", "soak", "room-joins", "room-polls", "room-admission", "nodes", "node-failover", "outbound-holds", "outbound-lag"];
 
 const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");
 const number = (value: number | undefined, digits = 0) =>

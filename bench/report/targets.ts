@@ -124,6 +124,34 @@ export function judgeTargets(rows: Row[], scale: Scale): TargetResult[] {
     });
   }
   results.push(...nodeTargets(rows));
+  results.push(...outboundTargets(rows));
+  return results;
+}
+
+/** Issue 12's targets, from the rows of scenario 12 (scenarios/outbound-webhooks.ts). */
+function outboundTargets(rows: Row[]): TargetResult[] {
+  const results: TargetResult[] = [];
+  const slow = rows.find((row) => row.scenario === "outbound-holds" && row.metrics.ratioToNoEndpoint !== undefined);
+  const none = rows.find((row) => row.scenario === "outbound-holds" && row.metrics.ratioToNoEndpoint === undefined);
+  if (slow !== undefined && none !== undefined) {
+    const r = slow.metrics.ratioToNoEndpoint ?? 0;
+    results.push({
+      target: "outbound webhooks: holds/s with a slow endpoint (1 s an answer) ≥ 0.95× holds/s with none, same run",
+      contestant: slow.contestant,
+      measured: `${r.toFixed(2)}× (${Math.round(slow.requestsPerSecond ?? 0).toLocaleString("en-US")} vs ${Math.round(none.requestsPerSecond ?? 0).toLocaleString("en-US")}/s, medians)`,
+      met: r >= 0.95,
+    });
+  }
+  const lag = rows.find((row) => row.scenario === "outbound-lag");
+  if (lag !== undefined) {
+    const p99 = lag.metrics.lagP99Ms ?? Number.NaN;
+    results.push({
+      target: "outbound webhooks: delivery lag p99 < 1 s at 5,000 events/s to a healthy receiver",
+      contestant: lag.contestant,
+      measured: `p99 ${p99.toFixed(0)} ms (p50 ${(lag.metrics.lagP50Ms ?? 0).toFixed(0)}, max ${(lag.metrics.lagMaxMs ?? 0).toFixed(0)}); ${lag.exact ? "every event delivered" : "NOT every event delivered"}`,
+      met: p99 < 1000 && lag.exact === true,
+    });
+  }
   return results;
 }
 
@@ -160,6 +188,8 @@ export function rowTargets(row: Row, targets: TargetResult[]): string {
     "room-joins": ["joins/s"],
     "room-polls": ["polls/s"],
     "room-admission": ["its pace"],
+    "outbound-holds": ["slow endpoint"],
+    "outbound-lag": ["delivery lag"],
   };
   const wanted = scenarioTargets[row.scenario];
   if (wanted === undefined) return "";
@@ -170,6 +200,9 @@ export function rowTargets(row: Row, targets: TargetResult[]): string {
 }
 
 function shortName(target: string): string {
+  // First: these targets' names carry words of the others' ("p99", "holds/s").
+  if (target.includes("slow endpoint")) return "≥0.95× no endpoint";
+  if (target.includes("delivery lag")) return "lag p99<1s";
   if (target.startsWith("durable holds/s")) return "≥0.65× ceiling";
   if (target.startsWith("sold-out")) return "≥0.9× ceiling";
   if (target.startsWith("reads/s")) return "≥0.9× ceiling";

@@ -21,6 +21,10 @@ export type Scale = {
   slowDropCapSeconds: number;
   /** Live holds made for the memory and recovery scenarios (each buyer of the drop file holds twice). */
   memoryHolds: number;
+  /** Scenario 12: rounds of each arm of the A/B (no endpoint / a slow one), alternating. */
+  outboundRounds: number;
+  /** Scenario 12: how long holds arrive at the paced rate while the delivery lag is measured. */
+  outboundLagSeconds: number;
 };
 
 export const FULL: Scale = {
@@ -35,6 +39,8 @@ export const FULL: Scale = {
   dropBuyers: 500_000,
   slowDropCapSeconds: 15,
   memoryHolds: 1_000_000,
+  outboundRounds: 3,
+  outboundLagSeconds: 15,
 };
 
 export const QUICK: Scale = {
@@ -49,6 +55,8 @@ export const QUICK: Scale = {
   dropBuyers: 50_000,
   slowDropCapSeconds: 3,
   memoryHolds: 100_000,
+  outboundRounds: 1,
+  outboundLagSeconds: 3,
 };
 
 export type ScenarioName =
@@ -66,7 +74,9 @@ export type ScenarioName =
   | "room-polls"
   | "room-admission"
   | "nodes"
-  | "node-failover";
+  | "node-failover"
+  | "outbound-holds"
+  | "outbound-lag";
 
 export type Row = {
   scenario: ScenarioName;

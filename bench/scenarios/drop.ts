@@ -5,6 +5,7 @@
 
 import type { Contestant } from "../contestants/types.ts";
 import { type BenchContext, HOLD_BODY, ITEM_ID, ITEM_PRICE, checkCounts, loadFields } from "./context.ts";
+import { operatorMark, operatorView } from "./operator-view.ts";
 
 export const DROP_SALE = "drop";
 
@@ -14,6 +15,7 @@ export async function theDrop(ctx: BenchContext, contestant: Contestant): Promis
   // The usual PostgreSQL design serves about a thousand holds a second: half a million would take
   // minutes, so it gets a fixed time and the report says how far it got.
   const capped = contestant.kind === "usual-pg";
+  const mark = await operatorMark(contestant);
   const result = await ctx.load(contestant, {
     mode: "once",
     seconds: capped ? ctx.scale.slowDropCapSeconds : 0,
@@ -26,6 +28,8 @@ export async function theDrop(ctx: BenchContext, contestant: Contestant): Promis
   const acknowledged = result.status["201"] ?? 0;
   const refusedSoldOut = result.code.sold_out ?? 0;
   const counts = await contestant.counts(DROP_SALE, ITEM_ID);
+  const seen = await operatorView(contestant, mark);
+  if (seen !== null) ctx.notes.push(`What an operator saw during the drop, ${contestant.name}: ${seen}.`);
   const check = checkCounts(counts, { stock: dropStock, held: acknowledged, confirmed: 0, slack: result.unanswered });
   const oversold = Math.max(0, counts.held + counts.confirmed - counts.stock, acknowledged - dropStock);
   // Units left while buyers were refused as sold out: the stock was not all sold although demand was there.
