@@ -132,6 +132,20 @@ export class BuyerTable {
     }
   }
 
+  /**
+   * Every buyer's index in the table, in one array: what a loop over half a million buyers at
+   * recovery wants (a generator's resumption per buyer was a third of the recovery's assertions).
+   */
+  liveIndexes(): Int32Array {
+    const out = new Int32Array(this.size);
+    let n = 0;
+    for (let slot = 0; slot < this.slots.length; slot += 1) {
+      const entry = this.slots[slot] as number;
+      if (entry !== EMPTY) out[n++] = entry - 1;
+    }
+    return n === out.length ? out : out.subarray(0, n);
+  }
+
   /** Every buyer in the table, as (index, name); for assertions, snapshots and metrics. */
   *entries(): Generator<[number, string]> {
     for (let slot = 0; slot < this.slots.length; slot += 1) {

@@ -34,6 +34,7 @@ test("BuyerTable agrees with a Map through interning, releasing and saving", () 
       }
       expect(table.size).toBe(model.size);
       expect([...table.indexes()].length).toBe(model.size);
+      expect([...table.liveIndexes()].sort((a, b) => a - b)).toEqual([...table.indexes()].sort((a, b) => a - b));
       for (const [name, units] of model) {
         const index = table.find(name);
         expect(index).not.toBe(-1);
