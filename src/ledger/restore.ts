@@ -1,15 +1,19 @@
 // Rebuild a sale's state from what a store holds, for the one case the journal cannot serve: the
 // sales of a data dir whose journals were drained into the store (a change in the number of workers
 // moves sales between journals; a data dir of an older version). Only what is live comes back:
-// live holds, per-buyer totals, idempotency keys younger than 24 h, payments and the code pool;
-// ended reservations stay in the store. The result is checked with assertAll(), so a store that
-// disagrees with itself stops the worker instead of selling from it.
+// live holds, per-buyer totals, idempotency keys younger than 24 h, payments, the code pool and the
+// waiting room's places and counters; ended reservations stay in the store. The result is checked
+// with assertAll(), so a store that disagrees with itself stops the worker instead of selling from it.
 
 import { invariant } from "./invariant.ts";
 import type { RecentEnded } from "./recent-ended.ts";
 import { parseReservationId } from "./reservation-id.ts";
 import { IDEMPOTENCY_KEEP_MS, SaleState } from "./sale-state.ts";
 import type { ItemSpec, Payment, Reservation, WaitingRoomSettings } from "./types.ts";
+import { type RoomHeader, type StoredPlace, WaitingRoom } from "./waiting-room.ts";
+
+/** A room's header as the store keeps it: its settings are the sale's. */
+export type RoomCounters = Omit<RoomHeader, "settings">;
 
 export type StoredSale = {
   sale: {
@@ -21,9 +25,15 @@ export type StoredSale = {
     limitPerUser: number;
     paused: boolean;
     createdAt: number;
-    /** The room's settings; its places are not in the store (a restored room starts empty). */
+    /** The room's settings, null or absent without a room. */
     waitingRoom?: WaitingRoomSettings | null;
   };
+  /**
+   * The waiting room's counters and places, as the write-behind kept them from the queue's events;
+   * absent when the store has none (a room opened before the store kept rooms comes back empty).
+   * Counters of a room turned off matter only for the epoch, which the next room continues from.
+   */
+  room?: { counters: RoomCounters; places: StoredPlace[] };
   /** In the order the sale listed them. */
   items: (ItemSpec & {
     available: number;
@@ -108,6 +118,11 @@ export function restoreSale(stored: StoredSale, now: number, recent?: RecentEnde
     if (payment.status === "succeeded" && !state.paymentsById.has(payment.paymentId)) {
       state.paymentsById.set(payment.paymentId, payment);
     }
+  }
+  if (stored.room !== undefined) {
+    const { counters, places } = stored.room;
+    state.roomEpoch = counters.epoch;
+    state.room = sale.waitingRoom === undefined || sale.waitingRoom === null ? null : WaitingRoom.fromPlaces({ ...counters, settings: sale.waitingRoom }, places);
   }
   state.version = 1;
   state.assertAll();

@@ -196,15 +196,8 @@ export class WaitingRoom {
   /** The lottery: everyone who joined before the draw gets the next ranks, in the seed's order. */
   applyDrawn(seed: number): void {
     invariant(!this.drawn, "the queue was drawn twice");
-    const random = mulberry32(seed);
     const list = this.drawing;
-    // Fisher-Yates: every order of the list is equally likely.
-    for (let i = this.drawingCount - 1; i > 0; i -= 1) {
-      const j = Math.floor(random() * (i + 1));
-      const swap = list[i] as number;
-      list[i] = list[j] as number;
-      list[j] = swap;
-    }
+    shuffleDrawn(list, this.drawingCount, seed);
     for (let i = 0; i < this.drawingCount; i += 1) this.giveRank(list[i] as number, this.nextRank);
     this.drawingCount = 0;
     this.drawing = new Int32Array(64);
@@ -303,9 +296,52 @@ export class WaitingRoom {
     };
   }
 
+  /**
+   * A room rebuilt from what the store keeps (restore.ts): its counters and every place, each at its
+   * rank or its position in the draw's list. Ranks no place holds any more (the buyer joined again)
+   * are below the serving counter, where nothing reads the order.
+   */
+  static fromPlaces(header: RoomHeader, places: readonly StoredPlace[]): WaitingRoom {
+    const room = WaitingRoom.withCounters(header);
+    room.order = new Int32Array(Math.max(64, header.nextRank - 1));
+    room.drawing = new Int32Array(Math.max(64, header.drawingCount));
+    for (const place of places) {
+      const index = room.names.intern(place.userId);
+      if (index >= room.places.status.length) room.places = growArrays(room.places, room.names.capacity);
+      const { status, rank, joinedAt, admissionExpiresAt } = room.places;
+      status[index] = PLACE_OF_STATUS[place.status];
+      rank[index] = place.rank;
+      joinedAt[index] = place.joinedAt;
+      admissionExpiresAt[index] = place.admissionExpiresAt;
+      if (place.status === "drawing") {
+        invariant(place.drawingPosition >= 0 && place.drawingPosition < header.drawingCount, "a stored place waits for the draw outside its list");
+        room.drawing[place.drawingPosition] = index;
+      } else if (place.rank > 0) {
+        invariant(place.rank < header.nextRank, "a stored place holds a rank not given yet");
+        room.order[place.rank - 1] = index;
+      }
+    }
+    room.assertAll();
+    return room;
+  }
+
+  /**
+   * A room with the header's counters and no places yet: load and fromPlaces add them; the store's
+   * fold (store/queue-fold.ts) follows the counters alone, its places being rows.
+   */
+  static withCounters(header: RoomHeader): WaitingRoom {
+    const room = new WaitingRoom(header.settings, header.epoch, header.paceAt, header.drawn);
+    room.drawingCount = header.drawingCount;
+    room.nextRank = header.nextRank;
+    room.served = header.served;
+    room.admitted = header.admitted;
+    [room.soldOutFrom, room.soldOutTo] = header.soldOut;
+    room.credit = header.credit;
+    return room;
+  }
+
   static load(image: RoomImage): WaitingRoom {
-    const h = image.header;
-    const room = new WaitingRoom(h.settings, h.epoch, h.paceAt, h.drawn);
+    const room = WaitingRoom.withCounters(image.header);
     room.names = NameIndex.load(image.names);
     room.places = growArrays(makeArrays(0), room.names.capacity);
     room.places.status.set(image.status);
@@ -316,12 +352,6 @@ export class WaitingRoom {
     room.order.set(image.order);
     room.drawing = new Int32Array(Math.max(64, image.drawing.length));
     room.drawing.set(image.drawing);
-    room.drawingCount = h.drawingCount;
-    room.nextRank = h.nextRank;
-    room.served = h.served;
-    room.admitted = h.admitted;
-    [room.soldOutFrom, room.soldOutTo] = h.soldOut;
-    room.credit = h.credit;
     invariant(image.status.length === room.names.size, "a room image has places and names of different counts");
     room.assertAll();
     return room;
@@ -339,6 +369,26 @@ export type RoomHeader = {
   soldOut: [number, number];
   credit: number;
   paceAt: number;
+};
+
+/** A place as the store keeps it: `drawingPosition` is its index in the draw's list while it waits for the draw. */
+export type StoredPlace = {
+  userId: string;
+  status: PlaceStatus;
+  rank: number;
+  joinedAt: number;
+  admissionExpiresAt: number;
+  drawingPosition: number;
+};
+
+/** Place names as the store writes them. */
+export type PlaceStatus = "drawing" | "waiting" | "admitted" | "sold_out";
+
+const PLACE_OF_STATUS: Record<PlaceStatus, Place> = {
+  drawing: Place.Drawing,
+  waiting: Place.Waiting,
+  admitted: Place.Admitted,
+  sold_out: Place.SoldOut,
 };
 
 export type RoomImage = {
@@ -374,6 +424,21 @@ function growInt(from: Int32Array, atLeast = 0): Int32Array {
   const to = new Int32Array(Math.max(atLeast, grownCapacity(from.length)));
   to.set(from);
   return to;
+}
+
+/**
+ * The draw's order: the first `count` entries of `list` shuffled in place by Fisher-Yates from `seed`
+ * (every order equally likely). It depends on the count and the seed alone, so the store, which
+ * knows each drawing place's position in the list, computes the same ranks (store/queue-fold.ts).
+ */
+export function shuffleDrawn(list: Int32Array, count: number, seed: number): void {
+  const random = mulberry32(seed);
+  for (let i = count - 1; i > 0; i -= 1) {
+    const j = Math.floor(random() * (i + 1));
+    const swap = list[i] as number;
+    list[i] = list[j] as number;
+    list[j] = swap;
+  }
 }
 
 /** A small seeded generator (Mulberry32): the draw's order depends on the seed alone. */

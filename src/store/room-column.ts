@@ -1,7 +1,5 @@
 // A sale's waiting-room settings as both stores keep them on the sales row: JSON text, null without a
-// room. Only the settings: the room's places live in the journal and its snapshots, so a sale loaded
-// from the store (journals moved through it when the number of workers changed) has its room back,
-// empty, and never takes holds without an admission for want of one.
+// room. The room's counters and places have tables of their own (queue-schema.ts, queue-fold.ts).
 
 import type { WaitingRoomSettings } from "../ledger/types.ts";
 

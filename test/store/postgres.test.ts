@@ -33,7 +33,7 @@ test("migrations started by several stores at once run once and leave one schema
   expect(applied[0]?.n).toBe(journal.entries.length);
   const tables = await database.sql`SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename`;
   expect(tables.map((t) => t.tablename)).toEqual([
-    "codes", "items", "journal_progress", "nodes", "payments", "reservations", "sale_leases", "sales", "webhook_deliveries", "webhook_endpoints", "webhook_state",
+    "codes", "items", "journal_progress", "nodes", "payments", "queue_places", "queue_rooms", "reservations", "sale_leases", "sales", "webhook_deliveries", "webhook_endpoints", "webhook_state",
   ]);
 });
 

@@ -1,6 +1,6 @@
 // Recovery's read of one sale from PostgreSQL, for a worker whose journal is empty: what is live, not
-// everything that ever happened (restore.ts, StoredSale). Seven selects in parallel, each one
-// set-based statement served by an index; no per-row query anywhere. A sale with a million ended
+// everything that ever happened (restore.ts, StoredSale), and its waiting room's counters and places.
+// Nine selects in parallel, each one set-based statement served by an index; no per-row query anywhere. A sale with a million ended
 // reservations costs its live holds (reservations_sale_status_idx), its keyed holds of the last 24 h
 // (the partial reservations_sale_keyed_idx) and two aggregates (confirmed units per buyer, the hold
 // count); no ended row travels. The row-heavy selects come back as arrays of values, so postgres.js
@@ -14,6 +14,7 @@
 import type { StoredSale } from "../../ledger/restore.ts";
 import { IDEMPOTENCY_KEEP_MS } from "../../ledger/sale-state.ts";
 import type { Delivery, Payment, PaymentOutcome } from "../../ledger/types.ts";
+import { PLACE_COLUMNS, ROOM_COLUMNS, countersOfValues, placeOfValues } from "../queue-row.ts";
 import { RESERVATION_COLUMNS, RESERVATION_COLUMN_COUNT, reservationOfValues } from "../reservation-row.ts";
 import type { StoreSql } from "./apply-batch.ts";
 
@@ -22,7 +23,7 @@ type Values = unknown[];
 export async function loadSale(sql: StoreSql, sale: StoredSale["sale"], now: number): Promise<StoredSale> {
   const saleId = sale.id;
   const columns = sql.unsafe(RESERVATION_COLUMNS);
-  const [itemRows, codeRows, holdRows, confirmedRows, keyedRows, paymentRows, countRows] = await Promise.all([
+  const [itemRows, codeRows, holdRows, confirmedRows, keyedRows, paymentRows, countRows, roomRows, placeRows] = await Promise.all([
     sql`SELECT id, name, price, currency, delivery, stock, available, held, confirmed
       FROM items WHERE sale_id = ${saleId} ORDER BY position`,
     sql`SELECT item_id, code, reservation_id IS NOT NULL FROM codes WHERE sale_id = ${saleId} ORDER BY ordinal`.values(),
@@ -41,7 +42,10 @@ export async function loadSale(sql: StoreSql, sale: StoredSale["sale"], now: num
     sql`SELECT payment_id, event_id, reservation_id, amount, currency, status, outcome, received_at
       FROM payments WHERE sale_id = ${saleId} ORDER BY received_at, event_id COLLATE "C"`,
     sql`SELECT count(*)::int8 AS n FROM reservations WHERE sale_id = ${saleId}`,
+    sql`SELECT ${sql.unsafe(ROOM_COLUMNS)} FROM queue_rooms WHERE sale_id = ${saleId}`.values(),
+    sql`SELECT ${sql.unsafe(PLACE_COLUMNS)} FROM queue_places WHERE sale_id = ${saleId}`.values(),
   ]);
+  const roomRow = (roomRows as unknown as Values[])[0];
 
   const codesByItem = new Map<string, { code: string; assigned: boolean }[]>();
   for (const [itemId, code, assigned] of codeRows as unknown as Values[]) {
@@ -51,6 +55,7 @@ export async function loadSale(sql: StoreSql, sale: StoredSale["sale"], now: num
   }
 
   return {
+    ...(roomRow === undefined ? {} : { room: { counters: countersOfValues(roomRow), places: (placeRows as unknown as Values[]).map(placeOfValues) } }),
     sale,
     items: itemRows.map((item) => ({
       id: item.id as string,

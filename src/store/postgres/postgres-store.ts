@@ -19,6 +19,8 @@ import type { ReservationPage, ReservationQuery, Store } from "../store.ts";
 import { FoldedBatch, type StoreSql, batchStatements } from "./apply-batch.ts";
 import { SubscriptionCache } from "../../webhooks/subscriptions.ts";
 import { ensureNodeSchema } from "../../node/schema.ts";
+import { QueueFold } from "../queue-fold.ts";
+import { queueStatements, readRoomStarts, roomStartsOf } from "./apply-queue.ts";
 import { loadSale } from "./load-sale.ts";
 import { insertDeliveries, outboxDeliveries } from "./outbox.ts";
 import * as schema from "./schema.ts";
@@ -287,14 +289,17 @@ async function applyBatch(
   // Lock this journal's progress row for the whole transaction: a second flusher of the same
   // journal (a restarted worker racing an old one) waits here, then skips what this one wrote. The
   // endpoints' version rides on the same read (webhooks/subscriptions.ts).
+  // The waiting rooms the batch names ride on the same round trip, read under the progress lock.
   const opening = await Promise.all([
     tx`BEGIN`,
     ...(fence === undefined ? [] : [tx`SELECT stampede_fence(${fence.nodeId}, ${fence.saleIds}::text[], ${fence.epochs}::int8[])`]),
     tx`INSERT INTO journal_progress (journal_id, seq) VALUES (${journalId}, 0) ON CONFLICT (journal_id) DO NOTHING`,
     tx`SELECT seq, (SELECT endpoints_version FROM webhook_state WHERE id = 1) AS endpoints_version
        FROM journal_progress WHERE journal_id = ${journalId} FOR UPDATE`,
+    readRoomStarts(tx, entries),
   ]);
-  const progress = opening[opening.length - 1] as Row[];
+  const progress = opening[opening.length - 2] as Row[];
+  const roomStarts = roomStartsOf(opening[opening.length - 1] as unknown as unknown[][]);
   const appliedSeq = (progress[0]?.seq as number | undefined) ?? 0;
   // A node's commit comes before its journal: its numbers are new to the store, never a replay. A
   // batch the store would skip as applied would be acknowledged and lost, so it is a bug that stops.
@@ -307,10 +312,15 @@ async function applyBatch(
   const endpointsVersion = (progress[0]?.endpoints_version as number | null | undefined) ?? null;
   const deliveries = await outboxDeliveries(tx, subscriptions, journalId, entries, appliedSeq, endpointsVersion);
   const batch = new FoldedBatch();
-  for (const entry of entries) if (entry.seq > appliedSeq) batch.add(entry.event);
+  const rooms = new QueueFold((saleId) => roomStarts.get(saleId));
+  for (const entry of entries) {
+    if (entry.seq <= appliedSeq) continue;
+    batch.add(entry.event);
+    rooms.add(entry.event);
+  }
   // Sent back to back, run in order. Should one fail, PostgreSQL refuses the rest of the transaction
   // and turns its COMMIT into a rollback, and the rejection reaches the caller.
-  const statements = last.seq > appliedSeq ? batchStatements(tx, batch) : [];
+  const statements = last.seq > appliedSeq ? [...batchStatements(tx, batch), ...queueStatements(tx, rooms)] : [];
   if (deliveries.length > 0) statements.push(insertDeliveries(tx, deliveries));
   if (last.seq > appliedSeq) statements.push(tx`UPDATE journal_progress SET seq = ${last.seq} WHERE journal_id = ${journalId}`);
   await Promise.all([...statements, tx`COMMIT`]);

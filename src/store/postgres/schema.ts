@@ -17,7 +17,7 @@ export const sales = pgTable("sales", {
   limitPerUser: integer("limit_per_user").notNull(),
   paused: boolean("paused").notNull().default(false),
   createdAt: ms("created_at").notNull(),
-  /** The waiting room's settings as JSON (ledger WaitingRoomSettings), null without one; its places live in the journal. */
+  /** The waiting room's settings as JSON (ledger WaitingRoomSettings), null without one; its places are in queue-schema.ts. */
   waitingRoom: text("waiting_room"),
 });
 
@@ -112,4 +112,5 @@ export const journalProgress = pgTable("journal_progress", {
   seq: bigint("seq", { mode: "number" }).notNull(),
 });
 
+export * from "./queue-schema.ts";
 export * from "./webhook-schema.ts";

@@ -1,6 +1,7 @@
 // Journal entries -> rows of the embedded store, inside one transaction the caller opens. Unit counts
 // are merged per item over the whole batch and written once ("merge before you write"); row inserts
 // and status changes go through prepared statements, which bun:sqlite runs at about a million a second.
+// The waiting rooms' counters and places are written by apply-queue.ts, in the same transaction.
 //
 // What events carry for the ledger alone is ignored: a hold's `seq`, `row` and `token`, and a
 // confirmation's `userId`, `seq` and `row` (the reservation's id, which the events also carry, already
@@ -11,7 +12,9 @@ import type { JournalEntry } from "../../journal/journal.ts";
 import type { SaleEvent } from "../../ledger/types.ts";
 import { roomColumn } from "../room-column.ts";
 import { ItemCountDeltas } from "../item-count-deltas.ts";
+import { salesOpeningRooms } from "../queue-fold.ts";
 import { prepareOutbox } from "./outbox.ts";
+import { prepareQueueApply } from "./apply-queue.ts";
 
 type Binding = string | number | null;
 
@@ -54,6 +57,7 @@ export function prepareApply(db: Database) {
        (SELECT endpoints_version FROM webhook_state WHERE id = 1) AS endpoints_version`,
   );
   const outbox = prepareOutbox(db);
+  const queue = prepareQueueApply(db);
   const saveProgress = q(
     `INSERT INTO journal_progress (journal_id, seq) VALUES (?, ?)
      ON CONFLICT (journal_id) DO UPDATE SET seq = excluded.seq`,
@@ -138,8 +142,15 @@ export function prepareApply(db: Database) {
     // the batch writes and inserted after.
     const webhooks = outbox.before(entries, appliedSeq, progress?.endpoints_version ?? null);
     const deltas = new ItemCountDeltas();
-    for (const entry of entries) if (entry.seq > appliedSeq) applyEvent(entry.event, deltas);
+    const fresh = entries.filter((entry) => entry.seq > appliedSeq);
+    // The waiting rooms' rows: the fold reads each sale's rows before this batch changes them.
+    const rooms = queue.fold(salesOpeningRooms(fresh.map((entry) => entry.event)));
+    for (const { event } of fresh) {
+      rooms.add(event);
+      applyEvent(event, deltas);
+    }
     for (const d of deltas.values()) addCounts.run(d.stock, d.available, d.held, d.confirmed, d.saleId, d.itemId);
+    queue.write(rooms);
     outbox.after(webhooks, journalId, Date.now());
     const last = entries[entries.length - 1];
     if (last !== undefined && last.seq > appliedSeq) saveProgress.run(journalId, last.seq);

@@ -1,6 +1,6 @@
 // Recovery's read of one sale from the embedded store, for a worker whose journal is empty: what is
-// live, not everything that ever happened (restore.ts, StoredSale). Each part is one set-based
-// statement served by an index, so a sale with a million ended reservations costs its live holds,
+// live, not everything that ever happened (restore.ts, StoredSale), and its waiting room's counters
+// and places. Each part is one set-based statement served by an index, so a sale with a million ended reservations costs its live holds,
 // its keyed holds of the last 24 h and two aggregates (confirmed units per buyer, the hold count);
 // no ended row is turned into a value. The statements run in one read transaction, so they all see
 // the same commit of a flusher writing meanwhile.
@@ -9,6 +9,7 @@ import type { Database } from "bun:sqlite";
 import type { StoredSale } from "../../ledger/restore.ts";
 import { IDEMPOTENCY_KEEP_MS } from "../../ledger/sale-state.ts";
 import type { Delivery, Payment, PaymentOutcome } from "../../ledger/types.ts";
+import { PLACE_COLUMNS, ROOM_COLUMNS, countersOfValues, placeOfValues } from "../queue-row.ts";
 import { RESERVATION_COLUMNS, RESERVATION_COLUMN_COUNT, reservationOfValues } from "../reservation-row.ts";
 
 type Values = unknown[];
@@ -49,6 +50,8 @@ export const LOAD_SALE_SQL = {
     FROM payments WHERE sale_id = ? ORDER BY received_at, event_id`,
   // Counted from an index alone (SQLite picks a covering one): no reservation row is read.
   holdCount: `SELECT count(*) FROM reservations WHERE sale_id = ?`,
+  room: `SELECT ${ROOM_COLUMNS} FROM queue_rooms WHERE sale_id = ?`,
+  places: `SELECT ${PLACE_COLUMNS} FROM queue_places WHERE sale_id = ?`,
 } as const;
 
 export type LoadSale = (sale: StoredSale["sale"], now: number) => StoredSale;
@@ -61,6 +64,8 @@ export function prepareLoadSale(db: Database): LoadSale {
   const keyed = db.prepare<Values, [string, number]>(LOAD_SALE_SQL.keyed);
   const payments = db.prepare<PaymentRow, [string]>(LOAD_SALE_SQL.payments);
   const holdCount = db.prepare<Values, [string]>(LOAD_SALE_SQL.holdCount);
+  const room = db.prepare<Values, [string]>(LOAD_SALE_SQL.room);
+  const places = db.prepare<Values, [string]>(LOAD_SALE_SQL.places);
 
   // A deferred transaction: a read snapshot, no write lock, so flushers of other workers go on.
   return db.transaction((sale: StoredSale["sale"], now: number): StoredSale => {
@@ -72,7 +77,9 @@ export function prepareLoadSale(db: Database): LoadSale {
       pool.push({ code: code as string, assigned: assigned === 1 });
     }
     const keyedRows = keyed.values(saleId, now - IDEMPOTENCY_KEEP_MS) as Values[];
+    const roomRow = room.values(saleId)[0];
     return {
+      ...(roomRow === undefined ? {} : { room: { counters: countersOfValues(roomRow), places: places.values(saleId).map(placeOfValues) } }),
       sale,
       items: items.all(saleId).map((item) => ({ ...item, codes: codesByItem.get(item.id) ?? [] })),
       // Held reservations have no codes yet: codes are delivered when a payment confirms.

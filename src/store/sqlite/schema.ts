@@ -14,7 +14,7 @@ export const sales = sqliteTable("sales", {
   limitPerUser: integer("limit_per_user").notNull(),
   paused: integer("paused", { mode: "boolean" }).notNull().default(false),
   createdAt: integer("created_at").notNull(),
-  /** The waiting room's settings as JSON (ledger WaitingRoomSettings), null without one; its places live in the journal. */
+  /** The waiting room's settings as JSON (ledger WaitingRoomSettings), null without one; its places are in queue-schema.ts. */
   waitingRoom: text("waiting_room"),
 });
 
@@ -109,4 +109,5 @@ export const journalProgress = sqliteTable("journal_progress", {
   seq: integer("seq").notNull(),
 });
 
+export * from "./queue-schema.ts";
 export * from "./webhook-schema.ts";
