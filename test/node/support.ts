@@ -30,7 +30,11 @@ function workerPids(output: string): number[] {
   return pids;
 }
 
-export async function startNode(id: string, databaseUrl: string, options: { workers?: number; dataDir?: string; port?: number } = {}): Promise<TestNode> {
+export async function startNode(
+  id: string,
+  databaseUrl: string,
+  options: { workers?: number; dataDir?: string; port?: number; env?: Record<string, string> } = {},
+): Promise<TestNode> {
   const port = options.port ?? freePort();
   const dataDir = options.dataDir ?? tempDir(`stampede-node-${id}-`);
   const url = `http://127.0.0.1:${port}`;
@@ -49,7 +53,10 @@ export async function startNode(id: string, databaseUrl: string, options: { work
       STAMPEDE_NODE_ID: id,
       STAMPEDE_ADVERTISE_URL: url,
       DATABASE_URL: databaseUrl,
+      ...options.env,
     },
+    // A process group of its own: killHard takes the supervisor and every worker down together.
+    detached: true,
     stdout: "pipe",
     stderr: "pipe",
   });
@@ -65,6 +72,9 @@ export async function startNode(id: string, databaseUrl: string, options: { work
     proc,
     output: () => output,
     async killHard() {
+      try {
+        process.kill(-proc.pid, "SIGKILL");
+      } catch {}
       for (const pid of workerPids(output)) {
         try {
           process.kill(pid, "SIGKILL");

@@ -37,10 +37,16 @@ export async function waitReady(url: string, timeoutMs = 20_000, proc?: Subproce
   throw new Error(`server at ${url} not ready after ${timeoutMs} ms`);
 }
 
-export async function spawnServer(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+/**
+ * `processGroup`: the server leads a process group of its own, and `kill` signals the whole group
+ * (the supervisor and every worker it started), so nothing it started outlives the kill.
+ */
+export async function spawnServer(dataDir: string, env: Record<string, string> = {}, options: { processGroup?: boolean } = {}): Promise<ServerProcess> {
   const port = freePort();
   let output = "";
+  const group = options.processGroup === true;
   const proc = Bun.spawn(["bun", "run", "src/main.ts", "serve"], {
+    detached: group,
     cwd: ROOT,
     env: {
       ...process.env,
@@ -65,7 +71,7 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
   try {
     await waitReady(url, 20_000, proc);
   } catch (error) {
-    proc.kill("SIGKILL");
+    signal(proc, group, "SIGKILL");
     // What the server said is what explains a failed start.
     throw new Error(`${error instanceof Error ? error.message : String(error)}; its output:\n${output.slice(-2000)}`);
   }
@@ -83,9 +89,16 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
       }
       return pids;
     },
-    async kill(signal = "SIGKILL") {
-      proc.kill(signal);
+    async kill(name = "SIGKILL") {
+      signal(proc, group, name);
       return proc.exited;
     },
   };
+}
+
+function signal(proc: Subprocess, group: boolean, name: NodeJS.Signals | number): void {
+  if (!group) return void proc.kill(name);
+  try {
+    process.kill(-proc.pid, name);
+  } catch {}
 }
