@@ -6,7 +6,7 @@
 // does not hold right now: the sale is on its way to or from this worker, never "not found" (the
 // node gateway asked PostgreSQL whether the sale exists before sending the command here).
 
-import { Unavailable, type HoldReply, type PublicDocument } from "../engine/gateway.ts";
+import { Unavailable, type HoldReply, type PublicDocument, type QueueReply } from "../engine/gateway.ts";
 import { SaleOwner, type SaleOwnerOptions } from "../engine/sale-owner.ts";
 import { restoreSale } from "../ledger/restore.ts";
 import { SaleLedger } from "../ledger/sale-ledger.ts";
@@ -56,6 +56,23 @@ export class NodeSaleOwner extends SaleOwner {
     const why = this.notHere(saleId);
     if (why !== null) return reply({ ok: false, refusal: "unavailable", detail: why, retryAfterSeconds: MOVING_RETRY_SECONDS });
     super.hold(saleId, command, reply);
+  }
+
+  /**
+   * Joins and polls wait like holds while the sale is on its way here: the lease may already name
+   * this node while its room is still loading from PostgreSQL, and a buyer told "not found" then
+   * would believe their place gone.
+   */
+  override joinQueue(saleId: string, userId: string, reply: QueueReply): void {
+    const why = this.notHere(saleId);
+    if (why !== null) return reply({ ok: false, refusal: "unavailable", detail: why, retryAfterSeconds: MOVING_RETRY_SECONDS });
+    super.joinQueue(saleId, userId, reply);
+  }
+
+  override queuePlace(saleId: string, userId: string, reply: QueueReply): void {
+    const why = this.notHere(saleId);
+    if (why !== null) return reply({ ok: false, refusal: "unavailable", detail: why, retryAfterSeconds: MOVING_RETRY_SECONDS });
+    super.queuePlace(saleId, userId, reply);
   }
 
   override execute(saleId: string, command: SaleCommand): Promise<Outcome> {
