@@ -11,23 +11,15 @@ import { loadSale, saveSale } from "../src/ledger/sale-image.ts";
 import { SaleLedger } from "../src/ledger/sale-ledger.ts";
 import type { SaleState } from "../src/ledger/sale-state.ts";
 import type { Confirmation, SaleCommand, SaleEvent, SalePatch, SaleSpec } from "../src/ledger/types.ts";
+import { mulberry32 } from "../src/ledger/waiting-room.ts";
 
 const T0 = Date.UTC(2026, 10, 22, 20, 0, 0);
 /** The recent window of ended reservations, large enough to keep every one of a run for comparison. */
 const WINDOW = 300_000;
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-/** A small deterministic generator (mulberry32), so that a failure replays exactly. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator the waiting room draws with: a failure replays exactly from its seed. */
+const random = mulberry32;
 
 function rebuild(events: readonly SaleEvent[]): SaleLedger {
   const [first, ...rest] = events;

@@ -9,18 +9,10 @@ import { SaleLedger } from "../../src/ledger/sale-ledger.ts";
 import type { SaleState } from "../../src/ledger/sale-state.ts";
 import type { Outcome, Reservation, SaleCommand, SaleEvent } from "../../src/ledger/types.ts";
 import { adminSaleView } from "../../src/ledger/views.ts";
+import { mulberry32 } from "../../src/ledger/waiting-room.ts";
 
-/** mulberry32: small, fast, and the same sequence everywhere for a seed. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+/** The seeded generator the waiting room draws with: a failure replays exactly from its seed. */
+const random = mulberry32;
 
 const T_START = 1_760_000_000_000;
 
