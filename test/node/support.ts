@@ -7,9 +7,8 @@
 import type { Subprocess } from "bun";
 import { tokenFor } from "../support/buyers.ts";
 import { SECRETS, tempDir } from "../support/harness.ts";
-import { freePort, waitReady } from "../support/process.ts";
+import { freePort, type ServerProcess, spawnServer } from "../support/process.ts";
 
-const ROOT = new URL("../..", import.meta.url).pathname;
 export const ADMIN = { authorization: `Bearer ${SECRETS.STAMPEDE_ADMIN_TOKEN}`, "content-type": "application/json" };
 
 export type TestNode = {
@@ -22,14 +21,7 @@ export type TestNode = {
   killHard(): Promise<void>;
 };
 
-function workerPids(output: string): number[] {
-  const pids: number[] = [];
-  for (const line of output.split("\n")) {
-    if (line.includes('"worker serving"')) pids.push((JSON.parse(line) as { pid: number }).pid);
-  }
-  return pids;
-}
-
+/** A node: `stampede serve` in a process group of its own (test/support/process.ts), in node mode. */
 export async function startNode(
   id: string,
   databaseUrl: string,
@@ -38,59 +30,35 @@ export async function startNode(
   const port = options.port ?? freePort();
   const dataDir = options.dataDir ?? tempDir(`stampede-node-${id}-`);
   const url = `http://127.0.0.1:${port}`;
-  let output = "";
-  const proc = Bun.spawn(["bun", "run", "src/main.ts", "serve"], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      ...SECRETS,
-      PORT: String(port),
-      HOST: "127.0.0.1",
-      STAMPEDE_DATA_DIR: dataDir,
-      STAMPEDE_WORKERS: String(options.workers ?? 1),
-      STAMPEDE_RATE_LIMIT_BUYER: "0",
-      STAMPEDE_RATE_LIMIT_ADDRESS: "0",
-      STAMPEDE_NODE_ID: id,
-      STAMPEDE_ADVERTISE_URL: url,
-      DATABASE_URL: databaseUrl,
-      ...options.env,
-    },
-    // A process group of its own: killHard takes the supervisor and every worker down together.
-    detached: true,
-    stdout: "pipe",
-    stderr: "pipe",
-  });
-  const collect = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) output += new TextDecoder().decode(chunk);
+  const env = {
+    STAMPEDE_WORKERS: String(options.workers ?? 1),
+    STAMPEDE_NODE_ID: id,
+    STAMPEDE_ADVERTISE_URL: url,
+    DATABASE_URL: databaseUrl,
+    ...options.env,
   };
-  void collect(proc.stdout as ReadableStream<Uint8Array>);
-  void collect(proc.stderr as ReadableStream<Uint8Array>);
-  const node: TestNode = {
+  let server: ServerProcess;
+  try {
+    server = await spawnServer(dataDir, env, { processGroup: true, port, readyTimeoutMs: 30_000 });
+  } catch (error) {
+    throw new Error(`node ${id}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  return {
     id,
     url,
     dataDir,
-    proc,
-    output: () => output,
+    proc: server.proc,
+    output: server.output,
     async killHard() {
-      try {
-        process.kill(-proc.pid, "SIGKILL");
-      } catch {}
-      for (const pid of workerPids(output)) {
+      // The whole group, and each worker by pid too: one that left the group must not outlive its node.
+      for (const pid of server.workerPids().values()) {
         try {
           process.kill(pid, "SIGKILL");
         } catch {}
       }
-      proc.kill("SIGKILL");
-      await proc.exited;
+      await server.kill("SIGKILL");
     },
   };
-  try {
-    await waitReady(url, 30_000, proc);
-  } catch (error) {
-    await node.killHard();
-    throw new Error(`${error instanceof Error ? error.message : String(error)}; node ${id} said:\n${output.slice(-3000)}`);
-  }
-  return node;
 }
 
 export async function createSale(url: string, id: string, stock: number, limitPerUser = 1000): Promise<void> {

@@ -41,8 +41,12 @@ export async function waitReady(url: string, timeoutMs = 20_000, proc?: Subproce
  * `processGroup`: the server leads a process group of its own, and `kill` signals the whole group
  * (the supervisor and every worker it started), so nothing it started outlives the kill.
  */
-export async function spawnServer(dataDir: string, env: Record<string, string> = {}, options: { processGroup?: boolean } = {}): Promise<ServerProcess> {
-  const port = freePort();
+export async function spawnServer(
+  dataDir: string,
+  env: Record<string, string> = {},
+  options: { processGroup?: boolean; port?: number; readyTimeoutMs?: number } = {},
+): Promise<ServerProcess> {
+  const port = options.port ?? freePort();
   let output = "";
   const group = options.processGroup === true;
   const proc = Bun.spawn(["bun", "run", "src/main.ts", "serve"], {
@@ -69,7 +73,7 @@ export async function spawnServer(dataDir: string, env: Record<string, string> =
   void collect(proc.stderr as ReadableStream<Uint8Array>);
   const url = `http://127.0.0.1:${port}`;
   try {
-    await waitReady(url, 20_000, proc);
+    await waitReady(url, options.readyTimeoutMs ?? 20_000, proc);
   } catch (error) {
     signal(proc, group, "SIGKILL");
     // What the server said is what explains a failed start.
